@@ -1,0 +1,5 @@
+"""DVH engine: numba kernels behind a validating Python API."""
+
+from rtcheck.dvh.dvh import DVH
+
+__all__ = ["DVH"]
