@@ -379,6 +379,4 @@ class Case:
 
     def plan_for_dose(self, dose: DoseGrid) -> Plan | None:
         """The plan a dose references, or None."""
-        return next(
-            (p for p in self.plans if p.sop_instance_uid == dose.referenced_plan_uid), None
-        )
+        return next((p for p in self.plans if p.sop_instance_uid == dose.referenced_plan_uid), None)

@@ -1,0 +1,388 @@
+"""A linked-but-unloaded case (:class:`CaseRef`) and how it becomes a :class:`~rtcheck.model.Case`.
+
+Also builds a :class:`CaseRef` from explicitly named files (:func:`explicit_ref`) and scans
+folders for DICOM headers (:func:`scan`), which :mod:`rtcheck.io.discover` builds on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtcheck.errors import Finding, InputError, LinkError, Severity
+from rtcheck.io.common import sha256_file
+from rtcheck.io.dicom import Header, load_dose, load_plan, read_image_series, read_structures, sniff
+from rtcheck.model import Case, DoseGrid, ImageGeometry, Patient, Plan, SourceFile, StructureSet
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Headers of the DICOM files under a folder, and what was skipped."""
+
+    headers: tuple[Header, ...]
+    findings: tuple[Finding, ...]
+    unreadable: tuple[tuple[str, str], ...]
+
+
+def scan(root: PathLike) -> Scan:
+    """Read the header of every file under ``root`` (recursive; a file is scanned alone)."""
+    base = str(Path(root))
+    if not os.path.exists(base):
+        raise InputError("no such file or folder", path=base)
+    headers: list[Header] = []
+    findings: list[Finding] = []
+    unreadable: list[tuple[str, str]] = []
+    for path in _walk(base):
+        try:
+            header = sniff(path)
+        except InputError as exc:
+            unreadable.append((path, exc.message))
+            continue
+        if header is None:
+            findings.append(
+                Finding("file.not_dicom", "not a DICOM file; skipped", Severity.INFO, path)
+            )
+            continue
+        if header.problem:
+            findings.append(
+                Finding(
+                    "file.unreadable", f"{header.modality}: {header.problem}", Severity.ERROR, path
+                )
+            )
+        headers.append(header)
+    return Scan(tuple(headers), tuple(findings), tuple(unreadable))
+
+
+def _walk(base: str) -> list[str]:
+    if os.path.isfile(base):
+        return [base]
+    out = []
+    for folder, dirs, names in os.walk(base):
+        dirs.sort()
+        out.extend(os.path.join(folder, n) for n in sorted(names))
+    return out
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    """The files of one case, linked but not yet loaded.
+
+    Attributes
+    ----------
+    patient, study_instance_uid, label
+        Identity of the case (study of the structure set).
+    structure_set
+        Header of the RT Structure Set.
+    plans, doses, images
+        Headers of the RT Plans, RT Doses and CT files of the case.
+    findings
+        Linking problems tolerated so far.
+    conflicts
+        Problems that make loading fail (ambiguous duplicates); :meth:`load` raises.
+    """
+
+    patient: Patient
+    study_instance_uid: str | None
+    label: str
+    structure_set: Header
+    plans: tuple[Header, ...] = ()
+    doses: tuple[Header, ...] = ()
+    images: tuple[Header, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    conflicts: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> tuple[SourceFile, ...]:
+        """Every file of the case (without checksums; :meth:`load` adds them)."""
+        heads = (self.structure_set, *self.plans, *self.doses, *self.images)
+        return tuple(SourceFile(h.path, h.modality, h.sop_instance_uid) for h in heads)
+
+    def load(
+        self, *, allow_frame_mismatch: bool = False, relative_prescription_gy: float | None = None
+    ) -> Case:
+        """Read every object of the case (pixel data included) into a :class:`Case`.
+
+        Raises
+        ------
+        LinkError
+            Conflicting duplicates, or dose and structures on different frames of reference
+            (unless ``allow_frame_mismatch``).
+        InputError
+            A file of the case cannot be read.
+        """
+        for h in (self.structure_set, *self.plans, *self.doses):
+            if h.problem:
+                raise InputError(f"{h.modality} of this case cannot be read: {h.problem}", h.path)
+        if self.conflicts:
+            raise LinkError("; ".join(self.conflicts), path=self.structure_set.path)
+        findings = [f for f in self.findings if f.code != "link.frame_mismatch"]
+        structures = read_structures(self.structure_set.path)
+        findings += _structure_findings(structures)
+        plans = tuple(_read_plan(h.path, findings) for h in self.plans)
+        doses = tuple(_read_dose(h.path, relative_prescription_gy, findings) for h in self.doses)
+        for dose in doses:
+            _check_frames(dose, structures, allow_frame_mismatch, findings)
+        findings += _dose_plan_findings(doses, plans)
+        image = _read_image(self.images, structures, findings)
+        files = tuple(
+            SourceFile(f.path, f.modality, f.sop_instance_uid, sha256_file(f.path))
+            for f in self.files
+        )
+        return Case(
+            patient=self.patient,
+            structure_set=structures,
+            plans=plans,
+            doses=doses,
+            image=image,
+            study_instance_uid=self.study_instance_uid,
+            files=files,
+            findings=tuple(_unique(findings)),
+            label=self.label,
+        )
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    seen: set[Finding] = set()
+    out = []
+    for f in findings:
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    return out
+
+
+def _structure_findings(structures: StructureSet) -> list[Finding]:
+    """Every finding of the structure set and its ROIs (Case.findings is the full list)."""
+    out = list(structures.findings)
+    for roi in structures.rois:
+        out.extend(roi.findings)
+    return out
+
+
+def _read_plan(path: str, findings: list[Finding]) -> Plan:
+    plan, found = load_plan(path)
+    findings.extend(found)
+    return plan
+
+
+def _read_dose(path: str, relative_gy: float | None, findings: list[Finding]) -> DoseGrid:
+    dose, found = load_dose(path, relative_prescription_gy=relative_gy)
+    findings.extend(found)
+    if dose.units_note.startswith("RELATIVE"):
+        findings.append(
+            Finding(
+                "dose.relative",
+                f"dose stored as RELATIVE values, converted with a stated prescription "
+                f"({dose.units_note})",
+                Severity.WARNING,
+                path,
+            )
+        )
+    return dose
+
+
+def _check_frames(
+    dose: DoseGrid, structures: StructureSet, allow: bool, findings: list[Finding]
+) -> None:
+    if dose.frame_of_reference_uid == structures.frame_of_reference_uid:
+        return
+    text = (
+        f"RT Dose frame of reference {dose.frame_of_reference_uid} differs from the RT "
+        f"Structure Set's {structures.frame_of_reference_uid}"
+    )
+    if not allow:
+        raise LinkError(
+            f"{text}; the dose and the contours may not be in the same coordinates "
+            "(allow with --allow-frame-mismatch only if you know they are)",
+            path=dose.source,
+        )
+    findings.append(
+        Finding(
+            "link.frame_mismatch", f"{text}; accepted on request", Severity.WARNING, dose.source
+        )
+    )
+
+
+def _dose_plan_findings(doses: tuple[DoseGrid, ...], plans: tuple[Plan, ...]) -> list[Finding]:
+    out = []
+    by_plan = Counter(d.referenced_plan_uid for d in doses)
+    for plan in plans:
+        kinds = [d.summation_type for d in doses if d.referenced_plan_uid == plan.sop_instance_uid]
+        if len(kinds) > 1:
+            out.append(
+                Finding(
+                    "link.several_doses",
+                    f"plan '{plan.label}' has {len(kinds)} RT Doses ({', '.join(kinds)}); "
+                    "take care not to count a dose twice",
+                    Severity.INFO,
+                    plan.source,
+                    plan.label,
+                )
+            )
+        if plan.sop_instance_uid not in by_plan:
+            out.append(
+                Finding(
+                    "link.plan_without_dose",
+                    f"plan '{plan.label}' has no RT Dose",
+                    Severity.WARNING,
+                    plan.source,
+                    plan.label,
+                )
+            )
+    return out
+
+
+def _read_image(
+    images: tuple[Header, ...], structures: StructureSet, findings: list[Finding]
+) -> ImageGeometry | None:
+    if not images:
+        return None
+    try:
+        image = read_image_series([h.path for h in images])
+    except InputError as exc:
+        findings.append(
+            Finding(
+                "image.unusable", f"CT geometry not used: {exc.message}", Severity.WARNING, exc.path
+            )
+        )
+        return None
+    if image.frame_of_reference_uid != structures.frame_of_reference_uid:
+        findings.append(
+            Finding(
+                "image.frame_mismatch",
+                f"CT frame of reference {image.frame_of_reference_uid} differs from the "
+                f"structure set's {structures.frame_of_reference_uid}",
+                Severity.WARNING,
+                images[0].path,
+            )
+        )
+    return image
+
+
+def _as_list(value: PathLike | Sequence[PathLike] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str | os.PathLike):
+        return [str(value)]
+    return [str(v) for v in value]
+
+
+def _header_of(path: str, modality: str, option: str) -> Header:
+    header = sniff(path)
+    if header is None:
+        raise InputError(f"not a DICOM file (given as {option})", path=path)
+    if header.modality != modality:
+        raise InputError(f"given as {option} but this is {header.modality}, not {modality}", path)
+    return header
+
+
+def explicit_ref(
+    folder: PathLike | None,
+    rtstruct: PathLike | None,
+    rtdose: PathLike | Sequence[PathLike] | None,
+    rtplan: PathLike | Sequence[PathLike] | None = None,
+) -> CaseRef:
+    """A :class:`CaseRef` from named files; ``folder`` (optional) supplies plans and CT.
+
+    Raises
+    ------
+    InputError
+        A file is missing, not DICOM or not the expected object; structures or dose missing.
+    LinkError
+        The files belong to different patients.
+    """
+    if rtstruct is None or not _as_list(rtdose):
+        raise InputError("give both an RT Structure Set and at least one RT Dose file")
+    struct = _header_of(str(rtstruct), "RTSTRUCT", "RT Structure Set")
+    doses = [_header_of(p, "RTDOSE", "RT Dose") for p in _as_list(rtdose)]
+    plans = [_header_of(p, "RTPLAN", "RT Plan") for p in _as_list(rtplan)]
+    images: list[Header] = []
+    findings: list[Finding] = []
+    if folder is not None and os.path.isdir(folder):
+        plans, images = _from_folder(folder, struct, doses, plans)
+    _check_patients([struct, *doses, *plans])
+    findings += _explicit_link_findings(struct, doses, plans)
+    labels = [p.label or p.sop_instance_uid or "?" for p in plans]
+    label = " + ".join(labels) if labels else (struct.label or "structures")
+    return CaseRef(
+        patient=struct.patient,
+        study_instance_uid=struct.study_instance_uid,
+        label=f"{struct.patient.id or 'unknown patient'}: {label}",
+        structure_set=struct,
+        plans=tuple(plans),
+        doses=tuple(doses),
+        images=tuple(images),
+        findings=tuple(findings),
+    )
+
+
+def _from_folder(
+    folder: PathLike, struct: Header, doses: list[Header], plans: list[Header]
+) -> tuple[list[Header], list[Header]]:
+    """Plans referenced by the doses and the structure set's CT series, found in ``folder``."""
+    found = scan(folder).headers
+    wanted = {d.referenced_plan_uid for d in doses} - {p.sop_instance_uid for p in plans}
+    seen = {p.sop_instance_uid for p in plans}
+    for h in found:
+        if (
+            h.modality == "RTPLAN"
+            and h.sop_instance_uid in wanted
+            and h.sop_instance_uid not in seen
+        ):
+            plans.append(h)
+            seen.add(h.sop_instance_uid)
+    series = struct.referenced_series_uid
+    images = [h for h in found if h.modality == "CT" and series and h.series_instance_uid == series]
+    uids: set[str | None] = set()
+    unique = []
+    for h in images:
+        if h.sop_instance_uid not in uids:
+            uids.add(h.sop_instance_uid)
+            unique.append(h)
+    return plans, unique
+
+
+def _check_patients(heads: list[Header]) -> None:
+    ids = sorted({h.patient.id or "" for h in heads})
+    if len(ids) > 1:
+        listing = "; ".join(
+            f"{h.modality} {Path(h.path).name}: patient {h.patient.id!r}" for h in heads
+        )
+        raise LinkError(f"the files belong to different patients ({listing})", path=heads[0].path)
+
+
+def _explicit_link_findings(
+    struct: Header, doses: list[Header], plans: list[Header]
+) -> list[Finding]:
+    out = []
+    plan_uids = {p.sop_instance_uid for p in plans}
+    for d in doses:
+        if d.referenced_plan_uid and d.referenced_plan_uid not in plan_uids:
+            out.append(
+                Finding(
+                    "link.plan_missing",
+                    f"RT Dose references plan {d.referenced_plan_uid}, which was not given; "
+                    "its fractions and prescription are unknown",
+                    Severity.WARNING,
+                    d.path,
+                )
+            )
+    for p in plans:
+        ref = p.referenced_structure_set_uid
+        if ref and ref != struct.sop_instance_uid:
+            out.append(
+                Finding(
+                    "link.other_structure_set",
+                    f"plan '{p.label}' references structure set {ref}, not the one given "
+                    f"({struct.sop_instance_uid})",
+                    Severity.WARNING,
+                    p.path,
+                    p.label,
+                )
+            )
+    return out

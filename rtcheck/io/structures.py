@@ -1,0 +1,305 @@
+"""RT Structure Set reader -> :class:`~rtcheck.model.StructureSet`.
+
+Tolerated problems become findings on the ROI (or the structure set); nothing is dropped
+silently. Closed planar contours must lie on an axial plane: the z values of their points may
+spread by at most :data:`COPLANAR_TOL_MM`; otherwise the contour is dropped with a finding.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from rtcheck.errors import Finding, InputError, Severity
+from rtcheck.io.common import (
+    capture_warnings,
+    display_path,
+    ds_numbers,
+    expect_modality,
+    open_dataset,
+    opt_int,
+    opt_str,
+)
+from rtcheck.model import Contour, ContourType, Roi, StructureSet
+
+#: Largest z spread (mm) of the points of one closed planar contour.
+COPLANAR_TOL_MM = 0.01
+
+_CLOSED = (ContourType.CLOSED_PLANAR, ContourType.CLOSED_PLANAR_XOR)
+
+
+def read_structures(path: str | os.PathLike[str]) -> StructureSet:
+    """Read an RT Structure Set file.
+
+    Returns every ROI of StructureSetROISequence (also ROIs without contours), with name,
+    number, interpreted type, colour and contours; problems are in ``Roi.findings`` and
+    ``StructureSet.findings``.
+
+    Raises
+    ------
+    InputError
+        Not a DICOM RT Structure Set, truncated, or no StructureSetROISequence.
+    """
+    p = display_path(path)
+    findings: list[Finding] = []
+    ds = open_dataset(p, findings=findings)
+    with capture_warnings(findings, p):
+        return structures_from_dataset(ds, p, findings)
+
+
+def structures_from_dataset(ds: Dataset, path: str, findings: list[Finding]) -> StructureSet:
+    """Build a :class:`StructureSet` from an RTSTRUCT dataset."""
+    expect_modality(ds, "RTSTRUCT", path)
+    builders = _roi_builders(ds, path, findings)
+    _add_observations(ds, builders)
+    _add_contours(ds, path, builders, findings)
+    rois = tuple(b.build(path) for b in builders.values())
+    _name_findings(rois, path, findings)
+    frame, series = _frame_and_series(ds, builders, path, findings)
+    return StructureSet(
+        rois=rois,
+        sop_instance_uid=opt_str(ds, "SOPInstanceUID"),
+        frame_of_reference_uid=frame,
+        referenced_series_uid=series,
+        label=opt_str(ds, "StructureSetLabel"),
+        source=path,
+        findings=tuple(findings),
+    )
+
+
+@dataclass
+class _RoiBuilder:
+    number: int
+    name: str
+    frame: str | None = None
+    interpreted_type: str | None = None
+    color: tuple[int, int, int] | None = None
+    contours: list[Contour] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    has_contour_item: bool = False
+
+    def note(self, code: str, message: str, severity: Severity, path: str) -> None:
+        self.findings.append(Finding(code, message, severity, source=path, subject=self.name))
+
+    def build(self, path: str) -> Roi:
+        ignored = Counter(c.geometric_type.value for c in self.contours if not c.usable_for_dvh)
+        for kind, n in sorted(ignored.items()):
+            self.note(
+                "roi.contours_ignored",
+                f"ROI '{self.name}' has {n} {kind} contour(s) that describe no volume; "
+                "they are kept but not used for the DVH",
+                Severity.INFO,
+                path,
+            )
+        if not self.contours:
+            why = "no contours" if self.has_contour_item else "no ROI Contour item"
+            self.note("roi.empty", f"ROI '{self.name}' has {why}", Severity.INFO, path)
+        return Roi(
+            number=self.number,
+            name=self.name,
+            interpreted_type=self.interpreted_type,
+            color=self.color,
+            contours=tuple(self.contours),
+            findings=tuple(self.findings),
+        )
+
+
+def _roi_builders(ds: Dataset, path: str, findings: list[Finding]) -> dict[int, _RoiBuilder]:
+    seq = ds.get("StructureSetROISequence")
+    if seq is None:
+        raise InputError("required element StructureSetROISequence is missing", path)
+    builders: dict[int, _RoiBuilder] = {}
+    for idx, item in enumerate(seq):
+        number = opt_int(item, "ROINumber")
+        if number is None:
+            findings.append(
+                Finding(
+                    "structures.roi_without_number",
+                    f"StructureSetROISequence item {idx + 1} has no ROINumber; skipped",
+                    Severity.WARNING,
+                    source=path,
+                    subject=opt_str(item, "ROIName"),
+                )
+            )
+            continue
+        name = opt_str(item, "ROIName") or f"ROI {number}"
+        if number in builders:
+            findings.append(
+                Finding(
+                    "structures.duplicate_roi_number",
+                    f"ROI number {number} is used twice ('{builders[number].name}' and "
+                    f"'{name}'); the second is skipped",
+                    Severity.WARNING,
+                    source=path,
+                    subject=name,
+                )
+            )
+            continue
+        builders[number] = _RoiBuilder(
+            number, name, frame=opt_str(item, "ReferencedFrameOfReferenceUID")
+        )
+    return builders
+
+
+def _add_observations(ds: Dataset, builders: dict[int, _RoiBuilder]) -> None:
+    for item in ds.get("RTROIObservationsSequence") or []:
+        b = builders.get(opt_int(item, "ReferencedROINumber") or -1)
+        if b is not None and b.interpreted_type is None:
+            kind = opt_str(item, "RTROIInterpretedType")
+            b.interpreted_type = kind.upper() if kind else None
+
+
+def _add_contours(
+    ds: Dataset, path: str, builders: dict[int, _RoiBuilder], findings: list[Finding]
+) -> None:
+    for item in ds.get("ROIContourSequence") or []:
+        number = opt_int(item, "ReferencedROINumber")
+        b = builders.get(number if number is not None else -1)
+        if b is None:
+            n = len(item.get("ContourSequence") or [])
+            findings.append(
+                Finding(
+                    "structures.orphan_contours",
+                    f"ROI Contour item refers to ROI number {number}, which is not in "
+                    f"StructureSetROISequence; its {n} contour(s) are ignored",
+                    Severity.WARNING,
+                    source=path,
+                )
+            )
+            continue
+        b.has_contour_item = True
+        b.color = _color(item)
+        for idx, c in enumerate(item.get("ContourSequence") or []):
+            contour = _contour(c, idx, b, path)
+            if contour is not None:
+                b.contours.append(contour)
+
+
+def _color(item: Dataset) -> tuple[int, int, int] | None:
+    value = item.get("ROIDisplayColor")
+    try:
+        rgb = [int(v) for v in value] if value is not None else []
+    except (TypeError, ValueError):
+        return None
+    return (rgb[0], rgb[1], rgb[2]) if len(rgb) == 3 else None
+
+
+def _contour(c: Dataset, idx: int, b: _RoiBuilder, path: str) -> Contour | None:
+    """One contour, or None (with a finding on the ROI) when it has to be dropped."""
+    where = f"ROI '{b.name}' contour {idx + 1}"
+    kind_text = (opt_str(c, "ContourGeometricType") or "").upper()
+    try:
+        kind = ContourType(kind_text)
+    except ValueError:
+        b.note(
+            "roi.contour_dropped",
+            f"{where} has unknown ContourGeometricType {kind_text!r}; dropped",
+            Severity.WARNING,
+            path,
+        )
+        return None
+    try:
+        values = ds_numbers(c, "ContourData")
+    except ValueError:
+        values = np.array([np.nan])
+    if values.size == 0 or values.size % 3 or not np.all(np.isfinite(values)):
+        b.note(
+            "roi.contour_dropped",
+            f"{where} has invalid ContourData ({values.size} values); dropped",
+            Severity.WARNING,
+            path,
+        )
+        return None
+    points = values.reshape(-1, 3)
+    stated = opt_int(c, "NumberOfContourPoints")
+    if stated is not None and stated != len(points):
+        b.note(
+            "roi.point_count_mismatch",
+            f"{where}: NumberOfContourPoints is {stated} but ContourData holds "
+            f"{len(points)} points; the points are used",
+            Severity.INFO,
+            path,
+        )
+    if kind in _CLOSED:
+        reason = _planarity_problem(points)
+        if reason:
+            b.note("roi.contour_dropped", f"{where} {reason}; dropped", Severity.WARNING, path)
+            return None
+        if len(points) < 3:
+            b.note(
+                "roi.contour_degenerate",
+                f"{where} is a closed contour with {len(points)} point(s); no area, not used",
+                Severity.INFO,
+                path,
+            )
+    return Contour(points=points, geometric_type=kind)
+
+
+def _planarity_problem(points: np.ndarray) -> str | None:
+    """Why a closed contour cannot be used as an axial slice, or None."""
+    spread = float(np.ptp(points[:, 2]))
+    if spread <= COPLANAR_TOL_MM:
+        return None
+    centred = points - points.mean(axis=0)
+    residual = np.linalg.svd(centred, compute_uv=False)[-1] if len(points) >= 3 else 0.0
+    if residual / np.sqrt(len(points)) <= COPLANAR_TOL_MM:
+        return f"lies on a non-axial plane (z spans {spread:.3g} mm); only axial contours are used"
+    return f"is not planar (z spans {spread:.3g} mm > {COPLANAR_TOL_MM} mm)"
+
+
+def _name_findings(rois: tuple[Roi, ...], path: str, findings: list[Finding]) -> None:
+    counts = Counter(r.name for r in rois)
+    for name, n in sorted(counts.items()):
+        if n > 1:
+            findings.append(
+                Finding(
+                    "structures.duplicate_name",
+                    f"{n} ROIs are named '{name}'; matching them by name is ambiguous",
+                    Severity.WARNING,
+                    source=path,
+                    subject=name,
+                )
+            )
+
+
+def _frame_and_series(
+    ds: Dataset, builders: dict[int, _RoiBuilder], path: str, findings: list[Finding]
+) -> tuple[str | None, str | None]:
+    """Frame of reference of the contours and the referenced image series."""
+    frames: list[str] = []
+    series: str | None = None
+    for ref in ds.get("ReferencedFrameOfReferenceSequence") or []:
+        uid = opt_str(ref, "FrameOfReferenceUID")
+        if uid and uid not in frames:
+            frames.append(uid)
+        for study in ref.get("RTReferencedStudySequence") or []:
+            for s in study.get("RTReferencedSeriesSequence") or []:
+                series = series or opt_str(s, "SeriesInstanceUID")
+    roi_frames = [b.frame for b in builders.values() if b.frame and b.contours]
+    frame = (roi_frames[0] if roi_frames else None) or (frames[0] if frames else None)
+    distinct = sorted(set(roi_frames))
+    if len(distinct) > 1:
+        findings.append(
+            Finding(
+                "structures.several_frames",
+                f"contours refer to {len(distinct)} frames of reference ({', '.join(distinct)}); "
+                f"{frame} is used for linking and every contour is taken to be in it",
+                Severity.WARNING,
+                source=path,
+            )
+        )
+    elif len(frames) > 1:
+        findings.append(
+            Finding(
+                "structures.several_frames",
+                f"the structure set lists {len(frames)} frames of reference; the contours use "
+                f"{frame}",
+                Severity.INFO,
+                source=path,
+            )
+        )
+    return frame, series
