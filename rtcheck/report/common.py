@@ -1,0 +1,290 @@
+"""Presentation helpers shared by every report format.
+
+These functions only *format* what is in a :class:`~rtcheck.result.Result`; they never
+compute a dose metric. Numbers are shown with enough decimals that a value never looks
+equal to a limit it differs from (23.004 Gy against ``< 23 Gy`` prints as ``23.004 Gy``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rtcheck.errors import Finding, Severity
+from rtcheck.result import ConstraintResult, LesionResult, Limit, Result, Status, Verdict
+
+#: Status -> (symbol, word). Symbols and words make the status readable without colour.
+STATUS_LABELS: dict[Status, tuple[str, str]] = {
+    Status.PASS: ("✔", "PASS"),
+    Status.FAIL: ("✖", "FAIL"),
+    Status.NOT_EVALUATED: ("?", "NOT EVALUATED"),
+}
+
+VERDICT_LABELS: dict[Verdict, tuple[str, str]] = {
+    Verdict.PASS: ("✔", "PASS"),
+    Verdict.FAIL: ("✖", "FAIL"),
+    Verdict.INCOMPLETE: ("?", "INCOMPLETE"),
+}
+
+VERDICT_SENTENCES: dict[Verdict, str] = {
+    Verdict.PASS: "Every constraint was evaluated and met.",
+    Verdict.FAIL: "At least one constraint is not met.",
+    Verdict.INCOMPLETE: (
+        "No constraint failed, but not everything could be evaluated: "
+        "this plan is not cleared by rtcheck."
+    ),
+}
+
+SEVERITY_LABELS: dict[Severity, tuple[str, str]] = {
+    Severity.INFO: ("i", "INFO"),
+    Severity.WARNING: ("!", "WARNING"),
+    Severity.ERROR: ("✖", "ERROR"),
+}
+
+#: Default decimals per unit.
+_DECIMALS = {"Gy": 2, "cc": 2, "%": 1, "ratio": 2}
+_MAX_DECIMALS = 6
+
+
+def _decimals(value: float, unit: str, refs: Iterable[float] = ()) -> int:
+    dp = _DECIMALS.get(unit, 3)
+    if unit == "cc" and 0 < abs(value) < 0.1:
+        dp = 3
+    for ref in refs:
+        while dp < _MAX_DECIMALS and value != ref and round(value, dp) == round(ref, dp):
+            dp += 1
+    return dp
+
+
+def fmt_number(value: float | None, unit: str = "", refs: Iterable[float] = ()) -> str:
+    """A value without its unit, e.g. ``23.10``; ``—`` when None; ``nan``/``inf`` kept."""
+    if value is None:
+        return "—"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.{_decimals(value, unit, refs)}f}"
+
+
+def unit_suffix(unit: str) -> str:
+    """`` Gy``, ``%``, ``""`` for ratios."""
+    if unit in ("", "ratio"):
+        return ""
+    if unit == "%":
+        return "%"
+    return f" {unit}"
+
+
+def fmt_value(value: float | None, unit: str, limits: Iterable[Limit] = ()) -> str:
+    """A value with its unit, distinguishable from every limit."""
+    if value is None:
+        return "—"
+    return fmt_number(value, unit, [lim.value for lim in limits]) + unit_suffix(unit)
+
+
+def fmt_limit(limit: Limit) -> str:
+    """``< 23 Gy``, ``>= 95%``, ``< 1.2``."""
+    return f"{limit.comparator} {limit.value:g}{unit_suffix(limit.unit)}"
+
+
+def fmt_margin(c: ConstraintResult) -> str:
+    """Signed margin to the most lenient limit, positive on the passing side."""
+    if c.margin is None:
+        return "—"
+    refs = [0.0]
+    text = fmt_number(c.margin, c.unit, refs)
+    sign = "+" if c.margin > 0 else ""
+    return f"{sign}{text}{unit_suffix(c.unit)}"
+
+
+def limit_for(c: ConstraintResult, level: str) -> Limit | None:
+    """The limit of ``c`` at ``level``, if it has one."""
+    for lim in c.limits:
+        if lim.level == level:
+            return lim
+    return None
+
+
+def levels_used(result: Result, constraints: Iterable[ConstraintResult]) -> list[str]:
+    """Level names used by ``constraints``: protocol order first, then first appearance."""
+    seen: list[str] = []
+    for c in constraints:
+        for lim in c.limits:
+            if lim.level not in seen:
+                seen.append(lim.level)
+    order = {name: i for i, name in enumerate(result.protocol.levels)}
+    return sorted(seen, key=lambda n: (order.get(n, len(order)), seen.index(n)))
+
+
+def structure_text(c: ConstraintResult) -> str:
+    """``SpinalCord → ROI "cord" (synonym)`` style one-liner."""
+    if c.matched_roi is None:
+        how = f" ({c.match})" if c.match else ""
+        return f"{c.structure} → no ROI{how}"
+    if c.matched_roi == c.structure and c.match in (None, "exact"):
+        return c.structure
+    how = f" ({c.match})" if c.match else ""
+    return f"{c.structure} → {c.matched_roi}{how}"
+
+
+def note_text(c: ConstraintResult) -> str:
+    """Reason and note joined, for the note column."""
+    parts = [p for p in (c.reason, c.note) if p]
+    return " · ".join(parts)
+
+
+def metric_text(c: ConstraintResult) -> str:
+    """Metric, with the dose basis when it is not physical dose."""
+    if c.dose_basis and c.dose_basis != "physical":
+        return f"{c.metric} [{c.dose_basis}]"
+    return c.metric
+
+
+def fmt_gy(value: float | None) -> str:
+    """``50 Gy`` / ``unknown``."""
+    return "unknown" if value is None else f"{value:g} Gy"
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    """A finding with the place it was attached to (``plan`` or a lesion name)."""
+
+    finding: Finding
+    where: str
+
+
+def all_findings(result: Result) -> list[FindingRow]:
+    """Every finding, plan-level first, then each lesion's; errors before warnings."""
+    rows = [FindingRow(f, "plan") for f in result.findings]
+    for lesion in result.lesions:
+        rows.extend(FindingRow(f, lesion.name) for f in lesion.findings)
+    rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return sorted(rows, key=lambda r: rank.get(r.finding.severity, 3))
+
+
+def not_evaluated(result: Result) -> list[ConstraintResult]:
+    """Constraints (lesions' included) that could not be evaluated."""
+    return [c for c in result.all_constraints if c.status is Status.NOT_EVALUATED]
+
+
+def failed(result: Result) -> list[ConstraintResult]:
+    """Constraints (lesions' included) that failed."""
+    return [c for c in result.all_constraints if c.status is Status.FAIL]
+
+
+@dataclass(frozen=True)
+class MatchRow:
+    """One structure-matching decision read from the constraints."""
+
+    structure: str
+    matched_roi: str | None
+    match: str | None
+    lesion: str | None
+
+
+def matching_decisions(result: Result) -> list[MatchRow]:
+    """Unique (structure, ROI, how) triples in constraint order."""
+    out: list[MatchRow] = []
+    seen: set[tuple[str, str | None, str | None, str | None]] = set()
+    for c in result.all_constraints:
+        key = (c.structure, c.matched_roi, c.match, c.lesion)
+        if key not in seen:
+            seen.add(key)
+            out.append(MatchRow(*key))
+    return out
+
+
+def counts_text(result: Result) -> str:
+    """``2 failed · 14 passed · 1 not evaluated (17 constraints)``."""
+    n = result.counts
+    total = sum(n.values())
+    return (
+        f"{n['fail']} failed · {n['pass']} passed · {n['not_evaluated']} not evaluated "
+        f"({total} constraints)"
+    )
+
+
+# -- lesion metrics --------------------------------------------------------------------
+
+#: Preferred order and display names of lesion metrics (keys as evaluate writes them).
+LESION_METRIC_LABELS: dict[str, str] = {
+    "D95%[Gy]": "D95%",
+    "D98%[Gy]": "D98%",
+    "D2%[Gy]": "D2%",
+    "D50%[Gy]": "D50%",
+    "V100%[%]": "V100%",
+    "Min[Gy]": "Dmin",
+    "Dmin[Gy]": "Dmin",
+    "Max[Gy]": "Dmax",
+    "Dmax[Gy]": "Dmax",
+    "Mean[Gy]": "Dmean",
+    "CI_RTOG": "RTOG CI",
+    "CI_Paddick": "Paddick CI",
+    "GI": "Gradient index",
+    "R100%": "R100%",
+    "R50%": "R50%",
+    "D2cm[%]": "D2cm",
+    "D2cm[Gy]": "D2cm",
+}
+
+_UNIT_RE = re.compile(r"\[(Gy|cc|%)\]$")
+
+
+def metric_unit(key: str) -> str:
+    """Unit from a metric key's ``[unit]`` suffix; ``ratio`` when there is none."""
+    m = _UNIT_RE.search(key)
+    return m.group(1) if m else "ratio"
+
+
+@dataclass(frozen=True)
+class LesionRow:
+    """One line of a lesion table: a metric value and, when the protocol has one, its rule."""
+
+    label: str
+    key: str
+    value: float | None
+    unit: str
+    constraint: ConstraintResult | None
+
+
+def lesion_rows(lesion: LesionResult) -> list[LesionRow]:
+    """Metrics in preferred order, each with its constraint; then unmatched constraints."""
+    by_metric: dict[str, ConstraintResult] = {}
+    for c in lesion.constraints:
+        by_metric.setdefault(c.metric, c)
+    order = list(LESION_METRIC_LABELS)
+    keys = sorted(
+        lesion.metrics,
+        key=lambda k: (order.index(k) if k in order else len(order), list(lesion.metrics).index(k)),
+    )
+    rows: list[LesionRow] = []
+    used: set[int] = set()
+    for key in keys:
+        c = by_metric.get(key)
+        if c is not None:
+            used.add(id(c))
+        unit = c.unit if c is not None else metric_unit(key)
+        label = LESION_METRIC_LABELS.get(key, key)
+        # the value that was judged is the constraint's; the metric dict is the fallback
+        value = c.value if c is not None else lesion.metrics[key]
+        rows.append(LesionRow(label, key, value, unit, c))
+    for c in lesion.constraints:
+        if id(c) not in used:
+            rows.append(LesionRow(c.metric, c.metric, c.value, c.unit, c))
+    return rows
+
+
+def person_name(pn: str | None) -> str:
+    """A DICOM person name for display: ``Family^Given^Middle`` -> ``Family, Given Middle``."""
+    if not pn:
+        return "—"
+    first_group = pn.split("=")[0]
+    parts = [p.strip() for p in first_group.split("^")]
+    given = " ".join(p for p in parts[1:] if p)
+    return f"{parts[0]}, {given}" if given and parts[0] else (parts[0] or given or pn)
+
+
+def status_class(status: Status | Verdict) -> str:
+    """CSS-safe class for a status or verdict (``pass``, ``fail``, ``ne``, ``incomplete``)."""
+    return {"not_evaluated": "ne"}.get(status.value, status.value)
