@@ -1,10 +1,149 @@
-"""`rtcheck protocols` subcommand (placeholder until implemented)."""
+"""``rtcheck protocols list`` and ``rtcheck protocols show ID``: what the protocols contain."""
 
 from __future__ import annotations
 
+import json
+
 import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table as RichTable
+
+from rtcheck.errors import ConfigError
+from rtcheck.protocol import Protocol, Table, list_protocols, load_protocol, protocol_dirs
+from rtcheck.protocol.export import protocol_summary, protocol_to_dict
+
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Human table or JSON.",
+)
 
 
 def register(cli: click.Group) -> None:
-    """Add this subcommand to ``cli``."""
-    del cli
+    """Add the ``protocols`` command group to ``cli``."""
+
+    @cli.group(name="protocols", help="List and show constraint protocols (constraints/*.yaml).")
+    def protocols() -> None:
+        pass
+
+    @protocols.command(name="list", help="List the protocols found, with their fractionations.")
+    @_FORMAT
+    def list_cmd(fmt: str) -> int:
+        found = list_protocols()
+        if fmt == "json":
+            click.echo(json.dumps([protocol_summary(p) for p in found], indent=2))
+            return 0
+        table = RichTable(title="rtcheck protocols")
+        for col in ("id", "title", "fractions", "levels", "file"):
+            table.add_column(col)
+        for p in found:
+            fx = ", ".join(str(n) for n in p.fractions)
+            cells = (p.id, p.title, fx, ", ".join(p.levels), p.source_file or "")
+            table.add_row(*(escape(c) for c in cells))
+        console = _console()
+        console.print(table)
+        console.print(f"searched: {', '.join(str(d) for d in protocol_dirs())}", markup=False)
+        return 0
+
+    @protocols.command(name="show", help="Show a protocol (id or YAML path) table by table.")
+    @click.argument("protocol")
+    @click.option("--fractions", type=int, help="Only the table for this number of fractions.")
+    @_FORMAT
+    def show_cmd(protocol: str, fractions: int | None, fmt: str) -> int:
+        proto = load_protocol(protocol)
+        if fractions is not None and proto.table_for(fractions) is None:
+            available = ", ".join(str(n) for n in proto.fractions)
+            raise ConfigError(
+                f"protocol {proto.id} has no table for {fractions} fractions "
+                f"(tables: {available}); rtcheck never uses another table"
+            )
+        if fmt == "json":
+            click.echo(json.dumps(protocol_to_dict(proto, fractions), indent=2))
+            return 0
+        _show(proto, fractions)
+        return 0
+
+
+def _console() -> Console:
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=160)
+
+
+def _show(proto: Protocol, fractions: int | None) -> None:
+    console = _console()
+    pm = proto.point_max
+    lines = [
+        f"{proto.title}  ({proto.id}, version {proto.version})",
+        f"citation: {proto.citation}",
+        f"file: {proto.source_file}",
+        f"levels (strictest first): {', '.join(proto.levels)}; beyond: {proto.beyond_levels}",
+        f"point max: {pm.kind.value if pm.value is None else pm}"
+        + (f" - {proto.point_max_note}" if proto.point_max_note else ""),
+    ]
+    lines += [
+        f"  {key}: {src.citation}" + (f" ({src.location})" if src.location else "")
+        for key, src in proto.sources.items()
+    ]
+    lines += [
+        f"derived {name} = {d.expression.to_text()} (prefer {d.prefer.value})"
+        for name, d in proto.derived.items()
+    ]
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    for fx in proto.fractions if fractions is None else (fractions,):
+        console.print(_constraint_table(proto.tables[fx]))
+        _print_target_rules(console, proto.tables[fx])
+    for o in proto.omitted:
+        text = f"not shipped: {o.what} [{', '.join(o.source)}]: {o.reason}"
+        console.print(text, markup=False, highlight=False)
+
+
+def _constraint_table(table: Table) -> RichTable:
+    title = f"{table.fractions} fraction(s)" + (f" - {table.label}" if table.label else "")
+    out = RichTable(title=title, show_lines=False)
+    for col in ("structure", "metric", "limits", "source", "flags", "note"):
+        out.add_column(col, overflow="fold")
+    for c in table.constraints:
+        limits = "; ".join(
+            f"{lvl} {c.comparator.value} {v:g} {c.unit}" for lvl, v in c.limits.items()
+        )
+        flags = [
+            f
+            for f, on in (("required", c.required), ("target", c.applies_to.value == "target"))
+            if on
+        ]
+        if not c.confirmed:
+            flags.append("UNCONFIRMED: not evaluated")
+        note = c.unconfirmed_reason if not c.confirmed else (c.note or c.endpoint or "")
+        cells = (c.structure, c.metric.canonical, limits, "; ".join(c.source), ", ".join(flags))
+        out.add_row(*(escape(x) for x in (*cells, note or "")))
+    return out
+
+
+def _print_target_rules(console: Console, table: Table) -> None:
+    if table.global_max_in_target is not None:
+        rule = table.global_max_in_target
+        console.print(
+            f"global maximum must lie inside a {rule.target.value} [{'; '.join(rule.source)}]"
+        )
+    conf = table.conformity
+    if conf is None:
+        return
+    out = RichTable(
+        title=f"conformity by {conf.target.value} volume ({conf.interpolation} interpolation)"
+        f" [{'; '.join(conf.source)}]"
+    )
+    out.add_column("volume cc")
+    for col in conf.columns:
+        for lvl in col.limits:
+            out.add_column(escape(f"{col.index.value} {lvl} ({col.comparator.value})"))
+    for i, vol in enumerate(conf.volume_cc):
+        cells = [f"{vol:g}"] + [
+            f"{vals[i]:g}" for col in conf.columns for vals in col.limits.values()
+        ]
+        out.add_row(*cells)
+    console.print(out)

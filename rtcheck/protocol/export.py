@@ -1,0 +1,110 @@
+"""JSON-ready views of protocols (for ``rtcheck protocols show --format json`` and reports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rtcheck.protocol.conformity import ConformityTable
+from rtcheck.protocol.schema import Constraint, Protocol, Table
+
+
+def protocol_summary(protocol: Protocol) -> dict[str, Any]:
+    """Identity and fractionations of a protocol."""
+    return {
+        "id": protocol.id,
+        "title": protocol.title,
+        "version": protocol.version,
+        "fractions": list(protocol.fractions),
+        "levels": list(protocol.levels),
+        "source_file": protocol.source_file,
+    }
+
+
+def protocol_to_dict(protocol: Protocol, fractions: int | None = None) -> dict[str, Any]:
+    """Everything in a protocol as plain data (metrics and expressions as text)."""
+    tables = protocol.tables if fractions is None else {fractions: protocol.tables[fractions]}
+    return {
+        **protocol_summary(protocol),
+        "citation": protocol.citation,
+        "description": protocol.description,
+        "beyond_levels": protocol.beyond_levels,
+        "point_max": protocol.point_max.canonical,
+        "point_max_note": protocol.point_max_note,
+        "sources": {k: s.model_dump() for k, s in protocol.sources.items()},
+        "alpha_beta": None
+        if protocol.alpha_beta is None
+        else {
+            "default": protocol.alpha_beta.default,
+            "structures": dict(protocol.alpha_beta.structures),
+            "source": list(protocol.alpha_beta.source or ()),
+            "note": protocol.alpha_beta.note,
+        },
+        "derived": {
+            name: {"expression": d.expression.to_text(), "prefer": d.prefer.value, "note": d.note}
+            for name, d in protocol.derived.items()
+        },
+        "omitted": [
+            {"what": o.what, "source": list(o.source), "reason": o.reason} for o in protocol.omitted
+        ],
+        "tables": {str(fx): table_to_dict(t) for fx, t in sorted(tables.items())},
+    }
+
+
+def table_to_dict(table: Table) -> dict[str, Any]:
+    """One fractionation table as plain data."""
+    return {
+        "fractions": table.fractions,
+        "label": table.label,
+        "prescription_gy": table.prescription_gy,
+        "constraints": [constraint_to_dict(c) for c in table.constraints],
+        "conformity": None if table.conformity is None else conformity_to_dict(table.conformity),
+        "global_max_in_target": None
+        if table.global_max_in_target is None
+        else {
+            "target": table.global_max_in_target.target.value,
+            "source": list(table.global_max_in_target.source),
+            "note": table.global_max_in_target.note,
+        },
+    }
+
+
+def constraint_to_dict(c: Constraint) -> dict[str, Any]:
+    """One constraint as plain data."""
+    return {
+        "id": c.id,
+        "structure": c.structure,
+        "aliases": list(c.aliases),
+        "applies_to": c.applies_to.value,
+        "metric": c.metric.canonical,
+        "unit": c.unit,
+        "dose_basis": c.metric.basis_label,
+        "comparator": c.comparator.value,
+        "limits": dict(c.limits),
+        "source": list(c.source),
+        "required": c.required,
+        "confirmed": c.confirmed,
+        "unconfirmed_reason": c.unconfirmed_reason,
+        "priority": c.priority,
+        "endpoint": c.endpoint,
+        "note": c.note,
+    }
+
+
+def conformity_to_dict(t: ConformityTable) -> dict[str, Any]:
+    """A conformity table as plain data."""
+    return {
+        "target": t.target.value,
+        "source": list(t.source),
+        "interpolation": t.interpolation,
+        "note": t.note,
+        "volume_cc": list(t.volume_cc),
+        "columns": [
+            {
+                "index": col.index.value,
+                "unit": col.index.unit,
+                "comparator": col.comparator.value,
+                "limits": {lvl: list(v) for lvl, v in col.limits.items()},
+            }
+            for col in t.columns
+        ],
+    }

@@ -1,0 +1,416 @@
+"""Protocol file schema: frozen pydantic models validated once, on load.
+
+The YAML layout is documented in ``constraints/README.md``. Every metric is parsed with the
+TG-263 grammar (:func:`rtcheck.metrics.parse_metric`) and every derived structure with
+:func:`rtcheck.protocol.derived.parse_expression` while validating, so later code works on
+typed objects only. Mappings are read-only (:class:`types.FrozenDict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from rtcheck.errors import RtcheckError
+from rtcheck.metrics import Metric, MetricKind, describe_point_max, parse_metric, parse_point_max
+from rtcheck.metrics import resolve_point_max as _resolve_point_max
+from rtcheck.names import TargetKind
+from rtcheck.protocol._base import (
+    Comparator,
+    Frozen,
+    FrozenDict,
+    SourceKeys,
+    Text,
+    order_by_levels,
+    strictest_first,
+)
+from rtcheck.protocol.conformity import ConformityTable
+from rtcheck.protocol.derived import Expr, parse_expression, references
+from rtcheck.result import Limit, ProtocolInfo
+
+FORMAT_VERSION = 1
+
+
+def _metric(value: Any) -> Metric:
+    if isinstance(value, Metric):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a metric must be TG-263 text such as 'D0.03cc[Gy]'")
+    try:
+        return parse_metric(value)
+    except RtcheckError as exc:
+        raise ValueError(exc.message) from None
+
+
+def _point_max(value: Any) -> Metric:
+    if isinstance(value, Metric):
+        return value
+    try:
+        return parse_point_max(str(value))
+    except RtcheckError as exc:
+        raise ValueError(exc.message) from None
+
+
+def _expression(value: Any) -> Expr:
+    if not isinstance(value, str):
+        return value  # already parsed
+    try:
+        return parse_expression(value)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+
+
+MetricField = Annotated[Metric, BeforeValidator(_metric)]
+
+
+class AppliesTo(StrEnum):
+    """Whether a constraint is about an organ or about each target."""
+
+    OAR = "oar"
+    TARGET = "target"
+
+
+class Prefer(StrEnum):
+    """For a derived structure: use a plan ROI with that name first, or always derive."""
+
+    ROI = "roi"
+    DERIVED = "derived"
+
+
+class Source(Frozen):
+    """A reference the protocol's numbers come from."""
+
+    citation: Text
+    location: str | None = None
+    note: str | None = None
+
+
+class Constraint(Frozen):
+    """One row of a fractionation table: ``metric comparator limit`` per level."""
+
+    id: Text
+    structure: Text
+    aliases: tuple[str, ...] = ()
+    metric: MetricField
+    comparator: Comparator
+    limits: Annotated[dict[str, float], AfterValidator(FrozenDict)]
+    source: SourceKeys
+    priority: str | None = None
+    endpoint: str | None = None
+    note: str | None = None
+    required: bool = False
+    applies_to: AppliesTo = AppliesTo.OAR
+    confirmed: bool = True
+    unconfirmed_reason: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "id" not in data and "structure" in data:
+            data = {**data, "id": _default_id(data)}
+        return data
+
+    @field_validator("limits")
+    @classmethod
+    def _order_limits(cls, v: Mapping[str, float], info: ValidationInfo) -> Mapping[str, float]:
+        if not v:
+            raise ValueError("give at least one limit, e.g. {mandatory: 10}")
+        keys = order_by_levels(list(v), (info.context or {}).get("levels"))
+        return FrozenDict({k: v[k] for k in keys})
+
+    @model_validator(mode="after")
+    def _check(self) -> Constraint:
+        if not strictest_first(self.comparator, list(self.limits.values())):
+            raise ValueError(
+                f"limits {dict(self.limits)} are not strictest-first for {self.comparator.value}"
+            )
+        if self.applies_to is AppliesTo.TARGET and self.structure not in TargetKind.__members__:
+            raise ValueError("a target constraint's structure must be PTV, GTV, CTV or ITV")
+        if not self.confirmed and not self.unconfirmed_reason:
+            raise ValueError("confirmed: false needs unconfirmed_reason")
+        return self
+
+    @property
+    def unit(self) -> str:
+        """Unit of the value and of every limit (the metric's output unit)."""
+        return self.metric.unit_label
+
+    def result_limits(self) -> tuple[Limit, ...]:
+        """Limits as :class:`rtcheck.result.Limit` objects, strictest first."""
+        return tuple(
+            Limit(level, self.comparator.value, value, self.unit)
+            for level, value in self.limits.items()
+        )
+
+    def margin(self, value: float) -> float:
+        """Distance from ``value`` to the most lenient limit, positive on the passing side."""
+        return self.comparator.margin(value, list(self.limits.values())[-1])
+
+    def level_met(self, value: float) -> str | None:
+        """Name of the strictest level ``value`` meets, or None (beyond every level)."""
+        return next(
+            (lvl for lvl, lim in self.limits.items() if self.comparator.holds(value, lim)), None
+        )
+
+
+class GlobalMaxRule(Frozen):
+    """The plan's global dose maximum must lie inside a target of ``target`` kind."""
+
+    target: TargetKind = TargetKind.PTV
+    source: SourceKeys
+    note: str | None = None
+
+
+class Table(Frozen):
+    """The constraints for one number of fractions."""
+
+    fractions: Annotated[int, Field(ge=1)]
+    label: str | None = None
+    prescription_gy: Annotated[float, Field(gt=0)] | None = None
+    constraints: tuple[Constraint, ...] = ()
+    conformity: ConformityTable | None = None
+    global_max_in_target: GlobalMaxRule | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids(cls, data: Any) -> Any:
+        rows = data.get("constraints") if isinstance(data, dict) else None
+        if isinstance(rows, list):
+            fx = data.get("fractions")
+            rows = [
+                {**r, "id": _default_id(r, fx)}
+                if isinstance(r, dict) and "id" not in r and "structure" in r
+                else r
+                for r in rows
+            ]
+            data = {**data, "constraints": rows}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Table:
+        seen: set[str] = set()
+        for c in self.constraints:
+            if c.id in seen:
+                raise ValueError(f"constraint id {c.id!r} is used twice in this table")
+            seen.add(c.id)
+        return self
+
+    @property
+    def oar_constraints(self) -> tuple[Constraint, ...]:
+        """Constraints on organs."""
+        return tuple(c for c in self.constraints if c.applies_to is AppliesTo.OAR)
+
+    @property
+    def target_constraints(self) -> tuple[Constraint, ...]:
+        """Constraints evaluated on each target."""
+        return tuple(c for c in self.constraints if c.applies_to is AppliesTo.TARGET)
+
+
+class DerivedStructure(Frozen):
+    """A structure computed from others when the plan does not provide it."""
+
+    expression: Annotated[Expr, BeforeValidator(_expression)]
+    prefer: Prefer = Prefer.ROI
+    note: str | None = None
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """Structure names the expression uses."""
+        return references(self.expression)
+
+
+PositiveGy = Annotated[float, Field(gt=0)]
+
+
+class AlphaBeta(Frozen):
+    """alpha/beta (Gy) for EQD2/BED metrics that do not state one."""
+
+    default: Annotated[float, Field(gt=0)] | None = None
+    structures: Annotated[dict[str, Annotated[float, Field(gt=0)]], AfterValidator(FrozenDict)] = (
+        Field(default_factory=dict)
+    )
+    source: SourceKeys | None = None
+    note: str | None = None
+
+    def for_structure(self, name: str) -> float | None:
+        """alpha/beta for ``name`` (structure-specific, else the default)."""
+        return self.structures.get(name, self.default)
+
+
+class Omission(Frozen):
+    """A source value deliberately not shipped, disclosed by ``protocols show`` and reports."""
+
+    what: Text
+    source: SourceKeys
+    reason: Text
+
+
+class Protocol(Frozen):
+    """A validated protocol file. Build with :func:`rtcheck.protocol.load_protocol`."""
+
+    format: int = FORMAT_VERSION
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+    title: Text
+    version: Text
+    citation: Text
+    description: str | None = None
+    sources: Annotated[dict[str, Source], AfterValidator(FrozenDict)]
+    levels: tuple[Text, ...] = Field(min_length=1)
+    beyond_levels: Text = "fail"
+    point_max: Annotated[Metric, BeforeValidator(_point_max)]
+    point_max_note: str | None = None
+    alpha_beta: AlphaBeta | None = None
+    derived: Annotated[dict[str, DerivedStructure], AfterValidator(FrozenDict)] = Field(
+        default_factory=dict
+    )
+    tables: Annotated[dict[int, Table], AfterValidator(FrozenDict)]
+    omitted: tuple[Omission, ...] = ()
+    source_file: str | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: int) -> int:
+        if v != FORMAT_VERSION:
+            raise ValueError(f"this rtcheck reads protocol format {FORMAT_VERSION}, not {v}")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prepare(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        derived = data.get("derived")
+        if isinstance(derived, dict):
+            data = {**data, "derived": {k: _derived_input(v) for k, v in derived.items()}}
+        tables = data.get("tables")
+        if isinstance(tables, dict):
+            data = {
+                **data,
+                "tables": {
+                    k: {"fractions": k, **v} if isinstance(v, dict) else v
+                    for k, v in tables.items()
+                },
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Protocol:
+        if len(set(self.levels)) != len(self.levels):
+            raise ValueError(f"levels {list(self.levels)} repeat a name")
+        if not self.tables:
+            raise ValueError("a protocol needs at least one table")
+        for fx, table in self.tables.items():
+            if table.fractions != fx:
+                raise ValueError(f"table {fx} says fractions: {table.fractions}")
+        self._check_sources()
+        self._check_levels()
+        _check_cycles(self.derived)
+        return self
+
+    def _check_sources(self) -> None:
+        used: list[tuple[str, tuple[str, ...]]] = []
+        for fx, table in self.tables.items():
+            used += [(f"tables.{fx}.{c.id}", c.source) for c in table.constraints]
+            if table.conformity is not None:
+                used.append((f"tables.{fx}.conformity", table.conformity.source))
+            if table.global_max_in_target is not None:
+                used.append(
+                    (f"tables.{fx}.global_max_in_target", table.global_max_in_target.source)
+                )
+        used += [(f"omitted.{o.what}", o.source) for o in self.omitted]
+        if self.alpha_beta is not None and self.alpha_beta.source:
+            used.append(("alpha_beta", self.alpha_beta.source))
+        for where, keys in used:
+            missing = [k for k in keys if k not in self.sources]
+            if missing:
+                raise ValueError(f"{where}: source key(s) {missing} are not listed under sources")
+
+    def _check_levels(self) -> None:
+        for fx, table in self.tables.items():
+            for c in table.constraints:
+                unknown = [k for k in c.limits if k not in self.levels]
+                if unknown:
+                    raise ValueError(f"tables.{fx}.{c.id}: unknown level(s) {unknown}")
+            if table.conformity is not None:
+                for col in table.conformity.columns:
+                    unknown = [k for k in col.limits if k not in self.levels]
+                    if unknown:
+                        raise ValueError(f"tables.{fx}.conformity: unknown level(s) {unknown}")
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def fractions(self) -> tuple[int, ...]:
+        """Fraction numbers that have a table, ascending."""
+        return tuple(sorted(self.tables))
+
+    def table_for(self, fractions: int | None) -> Table | None:
+        """The table for exactly ``fractions`` fractions, or None (never another table)."""
+        if fractions is None:
+            return None
+        return self.tables.get(int(fractions))
+
+    def metric_to_evaluate(self, constraint: Constraint) -> tuple[Metric, str | None]:
+        """The metric actually evaluated for ``constraint`` and a note on how.
+
+        ``Max`` follows the protocol's point-max definition; EQD2/BED metrics without an
+        alpha/beta take the protocol's value for the structure.
+        """
+        metric = _resolve_point_max(constraint.metric, self.point_max)
+        note = (
+            describe_point_max(self.point_max) if constraint.metric.kind is MetricKind.MAX else None
+        )
+        if metric.needs_alpha_beta and self.alpha_beta is not None:
+            ab = self.alpha_beta.for_structure(constraint.structure)
+            if ab is not None:
+                metric = metric.with_alpha_beta(ab)
+        return metric, note
+
+    def info(self) -> ProtocolInfo:
+        """Identity for :class:`rtcheck.result.Result`."""
+        return ProtocolInfo(
+            id=self.id,
+            title=self.title,
+            version=self.version,
+            citation=self.citation,
+            levels=self.levels,
+            source_file=self.source_file,
+        )
+
+
+def _default_id(row: Mapping[str, Any], fractions: Any = None) -> str:
+    """``<structure>.<canonical metric>[.<n>fx]`` for rows without an explicit id."""
+    try:
+        metric = parse_metric(row.get("metric", "")).canonical
+    except RtcheckError:
+        metric = str(row.get("metric"))
+    return f"{row['structure']}.{metric}" + (f".{fractions}fx" if fractions else "")
+
+
+def _derived_input(value: Any) -> Any:
+    return {"expression": value} if isinstance(value, str) else value
+
+
+def _check_cycles(derived: Mapping[str, DerivedStructure]) -> None:
+    """Reject derived structures that refer to themselves through others."""
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            raise ValueError(
+                f"derived structures refer to each other: {' -> '.join((*path, name))}"
+            )
+        if name in derived:
+            for ref in derived[name].references:
+                visit(ref, (*path, name))
+
+    for name in derived:
+        visit(name, ())
