@@ -8,7 +8,7 @@ with code 2. Nothing else should reach the user as a traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
 class RtcheckError(Exception):
@@ -60,7 +60,7 @@ class ConfigError(RtcheckError):
     """A command-line option or user mapping file is invalid."""
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How much a finding matters to the verdict."""
 
     INFO = "info"

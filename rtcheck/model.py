@@ -17,7 +17,7 @@ No pydicom, numba or yaml here: readers in :mod:`rtcheck.io` build these objects
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -144,7 +144,7 @@ class DoseGrid:
         return float(self.dose_gy.max()) if self.dose_gy.size else 0.0
 
 
-class ContourType(str, Enum):
+class ContourType(StrEnum):
     """DICOM ContourGeometricType."""
 
     CLOSED_PLANAR = "CLOSED_PLANAR"

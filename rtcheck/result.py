@@ -8,7 +8,7 @@ these objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from rtcheck.errors import Finding
@@ -16,7 +16,7 @@ from rtcheck.errors import Finding
 RESULT_SCHEMA_VERSION = "1.0"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Outcome of one constraint."""
 
     PASS = "pass"
@@ -24,7 +24,7 @@ class Status(str, Enum):
     NOT_EVALUATED = "not_evaluated"
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """Outcome of a whole plan check; exit codes in :data:`EXIT_CODES`."""
 
     PASS = "pass"
