@@ -57,4 +57,4 @@ def test_empty_dvh_refuses_queries():
     dvh = DVH("e", np.zeros(0), np.zeros(0))
     assert dvh.is_empty
     with pytest.raises(ValueError, match="no volume"):
-        dvh.max_gy
+        _ = dvh.max_gy

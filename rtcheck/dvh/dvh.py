@@ -7,7 +7,9 @@ the cumulative curve (never nearest bin). Histograms for plotting are derived on
 Interpolation rule (documented in ``docs/conventions.md``): with samples sorted by
 decreasing dose ``d_0 >= d_1 >= ...`` and volumes ``w_n``, the cumulative curve is the
 polyline through ``(0, d_0)``, ``(c_n - w_n/2, d_n)`` for every n, and ``(V_total, d_last)``,
-where ``c_n`` is the running sum of volumes. Equal doses are merged first.
+where ``c_n`` is the running sum of volumes. Equal doses are merged first. When the exact
+extremes ``dmax_gy``/``dmin_gy`` are given, the curve starts at ``(0, dmax_gy)`` and ends at
+``(V_total, dmin_gy)`` instead (each sample then stands for a dose spread around it).
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ class DVH:
         total = float(cum[-1]) if cum.size else 0.0
         xs = np.concatenate(([0.0], cum - w / 2.0, [total]))
         ys = np.concatenate((d[:1], d, d[-1:])) if d.size else np.zeros(0)
+        if d.size:
+            # the curve starts at the true maximum and ends at the true minimum when known
+            if self.dmax_gy is not None:
+                ys[0] = max(float(self.dmax_gy), float(d[0]))
+            if self.dmin_gy is not None:
+                ys[-1] = min(float(self.dmin_gy), float(d[-1]))
         object.__setattr__(self, "_curve", (xs, ys))
         if self.structure_volume_cc is None:
             object.__setattr__(self, "structure_volume_cc", total)
@@ -84,7 +92,10 @@ class DVH:
     @property
     def outside_volume_cc(self) -> float:
         """Structure volume not covered by the dose grid, cc (0 when fully covered)."""
-        return max(0.0, float(self.structure_volume_cc or 0.0) - self.volume_cc)
+        structure = float(self.structure_volume_cc or 0.0)
+        outside = structure - self.volume_cc
+        # sampled and exact volumes agree to rounding when the grid covers the structure
+        return outside if outside > 1e-9 * structure else 0.0
 
     @property
     def is_empty(self) -> bool:
