@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -136,3 +137,42 @@ def test_info_several_cases(
     assert main(["info", str(root), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [c["patient"]["id"] for c in report["cases"]] == ["P1", "P2"]
+
+
+def _not_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
+
+
+def test_info_single_file_default_is_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", get_testdata_file("rtplan.dcm")]) == 0
+    out = capsys.readouterr().out
+    assert _not_json(out)
+    assert out.startswith("-") and "RTPLAN" in out.splitlines()[0]
+    assert re.search(r"^Fractions +30$", out, re.MULTILINE)  # not "fractions_planned": 30
+    for text in ("Prescriptions", "PTV", "30.8262", "Beams", "Field 1"):
+        assert text in out
+    assert "\x1b[" not in out and not any(line.endswith(" ") for line in out.splitlines())
+
+
+def test_info_single_structure_set_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    path = get_testdata_file("rtstruct.dcm")
+    assert main(["info", path]) == 0
+    out = capsys.readouterr().out
+    assert _not_json(out)
+    assert "Structures (sep30)" in out and "3600.000" in out
+    assert "roi.contours_ignored" in out  # findings shown with the table
+    assert main(["info", path, "--format", "json"]) == 0
+    obj = json.loads(capsys.readouterr().out)["object"]
+    assert obj["modality"] == "RTSTRUCT" and obj["rois"][0]["volume_cc"] == pytest.approx(3600)
+
+
+def test_info_single_dose_file_table(capsys: pytest.CaptureFixture[str]) -> None:
+    path = get_testdata_file("rtdose.dcm")
+    assert main(["info", path, "--relative-prescription-gy", "10"]) == 0
+    out = capsys.readouterr().out
+    assert _not_json(out)
+    assert "Dose grid" in out and "12.540" in out and "RELATIVE x 10 Gy" in out

@@ -291,3 +291,53 @@ def test_unconfirmed_reference_values_are_not_shipped_as_confirmed():
                 and any(_same_rule(c, c.metric.canonical, c.comparator.value, v, row)
                         for v in c.limits.values())]  # fmt: skip
         assert hits and all(not c.confirmed and c.unconfirmed_reason for c in hits), row
+
+
+# ---------------------------------------------------------------------- hytec-cord-eqd2
+def _md_row(section: str, first_cell: str) -> list[str]:
+    """Cells of the markdown table row of ``section`` whose first cell is ``first_cell``."""
+    text = _md()
+    start = text.index(section)
+    block = text[start : text.index("\n---", start)]
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"{first_cell!r} not in {section!r}")
+
+
+def test_hytec_cord_eqd2_matches_section_7():
+    # Reference, section 7: "Spinal cord (re-irradiation) | 1–5 | thecal sac EQD2(α/β=2) |
+    # cumulative `Max` ≤70 Gy; SBRT part ≤25 Gy; SBRT/cumulative ≤0.5; interval ≥5 months |
+    # factors with lower risk | S7"; section 9: HyTEC re-irradiation uses α/β = 2 (S7).
+    _organ, fx, quantity, value, meaning, source = _md_row(
+        "## 7. HyTEC", "Spinal cord (re-irradiation)"
+    )
+    assert "thecal sac" in quantity and "EQD2(α/β=2)" in quantity
+    cumulative = re.search(r"cumulative `Max` ≤\s*([0-9.]+) Gy", value)
+    assert cumulative is not None
+    assert "lower risk" in meaning and source == "S7" and fx == "1–5"
+    assert "HyTEC re-irradiation uses α/β = 2 for thecal sac (S7)" in _md()
+    p = load_protocol("hytec-cord-eqd2")
+    assert p.fractions == () and p.any_fractions  # one table, for any number of fractions
+    assert set(p.sources) == {"S7"} and "Sahgal" in p.citation
+    rows = p.any_table.constraints
+    assert {c.structure for c in rows} == {"SpinalCanal", "SpinalCord"}
+    for c in rows:
+        assert c.metric.canonical == "Max[EQD2Gy(a/b=2)]"
+        assert c.metric.alpha_beta == 2.0
+        assert c.comparator.value == "<=" and c.required and c.confirmed
+        assert list(c.limits.values()) == [float(cumulative.group(1))] == [70.0]
+        assert c.source == ("S7",)
+    canal = next(c for c in rows if c.structure == "SpinalCanal")
+    assert "thecal sac" in canal.note and "ThecalSac" in canal.aliases
+    assert "associated with lower myelopathy risk" in p.description  # what S7 says it is
+    assert "higher myelopathy risk" in p.beyond_levels
+    # the other S7 re-irradiation factors are listed as not shipped
+    omitted = " ".join(o.what for o in p.omitted)
+    for factor in ("25 Gy", "0.5", "5 months"):
+        assert factor in omitted and factor in value
+    with (REF / "tg263_worksheet_20170815.csv").open(encoding="utf-8", newline="") as fh:
+        tg263 = {r["TG263-Primary Name"].strip() for r in csv.DictReader(fh)}
+    assert {c.structure for c in rows} <= tg263
+    assert set(p.sources) <= set(re.findall(r"^\* \*\*(S\d+)\*\*", _md(), flags=re.M))

@@ -258,9 +258,14 @@ def test_terminal_accepts_a_console() -> None:
     assert "Esophagus" in console.file.getvalue()  # type: ignore[attr-defined]
 
 
-def test_text_format_matches_terminal(tmp_path: Path) -> None:
+def test_text_format_matches_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    r = fail_result()
     out = tmp_path / "r.txt"
-    write_report(fail_result(), out)
+    write_report(r, out)
     text = out.read_text(encoding="utf-8")
-    assert text.startswith(" ✖ FAIL")
+    assert text.startswith("FAIL  5 failed")  # verdict and counts first, plain words
     assert "\x1b[" not in text
+    piped = io.StringIO()
+    render_terminal(r, piped)  # what a pipe gets: the same plain report
+    assert text == piped.getvalue()

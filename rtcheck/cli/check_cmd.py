@@ -1,10 +1,207 @@
-"""`rtcheck check` subcommand (placeholder until implemented)."""
+"""``rtcheck check PATH --protocol ID``: check a plan against a protocol; exit code by verdict.
+
+Prints the terminal table (or, with ``--format json``, ``Result.to_dict()``) on stdout, writes
+the requested reports, and returns 0 (pass), 1 (fail), 3 (incomplete); errors give 2.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import click
+
+from rtcheck.errors import ConfigError
+from rtcheck.pipeline import CheckOptions, check_path
+from rtcheck.prescriptions import parse_rx_text, read_rx_file
+from rtcheck.protocol import load_name_map, load_protocol
+from rtcheck.report import render_json, render_terminal, resolve_format, write_report
+from rtcheck.result import Result
 
 
 def register(cli: click.Group) -> None:
-    """Add this subcommand to ``cli``."""
-    del cli
+    """Add ``check`` to ``cli``."""
+
+    @cli.command("check")
+    @click.argument("path", required=False, type=click.Path(path_type=str))
+    @click.option(
+        "--protocol", "protocol_ref", required=True, help="Protocol id (e.g. tg101) or YAML file."
+    )
+    @click.option(
+        "--fractions",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Number of fractions (overrides the RT Plan).",
+    )
+    @click.option(
+        "--rx",
+        "rx",
+        multiple=True,
+        metavar="TARGET=GY",
+        help="Prescription of a target (repeatable), e.g. --rx PTV1=40.",
+    )
+    @click.option(
+        "--rx-file",
+        type=click.Path(path_type=str, exists=True, dir_okay=False),
+        help="File of TARGET=GY lines.",
+    )
+    @click.option(
+        "--names",
+        "names_file",
+        type=click.Path(path_type=str, exists=True, dir_okay=False),
+        help="YAML map 'protocol name: ROI name'.",
+    )
+    @click.option(
+        "--require",
+        multiple=True,
+        metavar="STRUCTURE",
+        help="Protocol structure that must be evaluated (repeatable).",
+    )
+    @click.option(
+        "--alpha-beta",
+        type=float,
+        default=None,
+        help="alpha/beta (Gy) for EQD2/BED limits that state none.",
+    )
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="What to print on stdout.",
+    )
+    @click.option(
+        "--report",
+        "reports",
+        multiple=True,
+        type=click.Path(path_type=str),
+        help="Write a report; format from the extension (.html .pdf .json .csv .xml .txt).",
+    )
+    @click.option(
+        "--json",
+        "json_out",
+        type=click.Path(path_type=str),
+        help="Write the JSON result to this file.",
+    )
+    @click.option(
+        "--csv",
+        "csv_out",
+        type=click.Path(path_type=str),
+        help="Write the CSV report to this file.",
+    )
+    @click.option(
+        "--junit", "junit_out", type=click.Path(path_type=str), help="Write JUnit XML to this file."
+    )
+    @click.option(
+        "--rtstruct",
+        type=click.Path(path_type=str, exists=True, dir_okay=False),
+        help="RT Structure Set file (with --rtdose).",
+    )
+    @click.option(
+        "--rtdose",
+        multiple=True,
+        type=click.Path(path_type=str, exists=True, dir_okay=False),
+        help="RT Dose file (repeatable; with --rtstruct).",
+    )
+    @click.option(
+        "--rtplan",
+        multiple=True,
+        type=click.Path(path_type=str, exists=True, dir_okay=False),
+        help="RT Plan file (repeatable).",
+    )
+    @click.option(
+        "--relative-prescription-gy",
+        type=float,
+        default=None,
+        help="Dose (Gy) a stored value of 1.0 represents, for RELATIVE doses.",
+    )
+    @click.option(
+        "--allow-frame-mismatch",
+        is_flag=True,
+        help="Accept dose and structures on different frames of reference.",
+    )
+    @click.option(
+        "--color/--no-color",
+        default=None,
+        help="Colour in the terminal table [default: when a terminal].",
+    )
+    def check(
+        path: str | None,
+        protocol_ref: str,
+        fractions: int | None,
+        rx: tuple[str, ...],
+        rx_file: str | None,
+        names_file: str | None,
+        require: tuple[str, ...],
+        alpha_beta: float | None,
+        fmt: str,
+        reports: tuple[str, ...],
+        json_out: str | None,
+        csv_out: str | None,
+        junit_out: str | None,
+        rtstruct: str | None,
+        rtdose: tuple[str, ...],
+        rtplan: tuple[str, ...],
+        relative_prescription_gy: float | None,
+        allow_frame_mismatch: bool,
+        color: bool | None,
+    ) -> int:
+        """Check the plan in PATH (a folder, or --rtstruct/--rtdose files) against a protocol.
+
+        Exit codes: 0 pass, 1 fail, 2 error, 3 incomplete (nothing failed but something
+        required could not be evaluated).
+        """
+        if path is None and rtstruct is None and not rtdose:
+            raise ConfigError("give a plan folder, or --rtstruct and --rtdose files")
+        outputs = _outputs(reports, json_out, csv_out, junit_out)
+        options = CheckOptions(
+            fractions=fractions,
+            rx=_rx(rx, rx_file),
+            names=tuple(load_name_map(names_file).items()) if names_file else (),
+            require=tuple(require),
+            alpha_beta=alpha_beta,
+            rtstruct=rtstruct,
+            rtdose=tuple(rtdose),
+            rtplan=tuple(rtplan),
+            allow_frame_mismatch=allow_frame_mismatch,
+            relative_prescription_gy=relative_prescription_gy,
+        )
+        protocol = load_protocol(protocol_ref)
+        result = check_path(path, protocol, options)
+        _print(result, fmt, color)
+        for out, kind in outputs:
+            written = write_report(result, out, kind)
+            click.echo(f"rtcheck: wrote {written.name} report {out}", err=True)
+        return result.exit_code
+
+
+def _rx(rx: tuple[str, ...], rx_file: str | None) -> tuple[tuple[str, float], ...]:
+    pairs = [parse_rx_text(text) for text in rx]
+    if rx_file:
+        pairs += list(read_rx_file(rx_file))
+    names = [n for n, _ in pairs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"--rx: {', '.join(twice)} given more than once")
+    return tuple(pairs)
+
+
+def _outputs(
+    reports: tuple[str, ...], json_out: str | None, csv_out: str | None, junit_out: str | None
+) -> list[tuple[str, str | None]]:
+    """Report paths and formats, validated before the (long) evaluation."""
+    out: list[tuple[str, str | None]] = [(p, None) for p in reports]
+    out += [
+        (p, kind) for p, kind in ((json_out, "json"), (csv_out, "csv"), (junit_out, "junit")) if p
+    ]
+    for p, kind in out:
+        resolve_format(p, kind)
+    return out
+
+
+def _print(result: Result, fmt: str, color: bool | None) -> None:
+    if fmt == "json":
+        sys.stdout.write(render_json(result))
+        sys.stdout.flush()
+        return
+    render_terminal(result, sys.stdout, color=color)

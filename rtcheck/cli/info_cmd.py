@@ -2,22 +2,23 @@
 
 Shows the patient, plans (label, fractions, prescriptions), dose grids (shape, spacing, max
 dose, summation type, referenced plan), structures (type, contours, planes, volume from the
-contours), the links between the objects and every finding. ``--format json`` prints one
-JSON document on stdout.
+contours), the links between the objects and every finding, as tables (for a folder and for
+a single file alike; see :mod:`rtcheck.cli.info_table`). ``--format json`` prints one JSON
+document on stdout instead.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from rtcheck import __version__
-from rtcheck.errors import RtcheckError, Severity
+from rtcheck.cli.info_table import print_info_table
+from rtcheck.errors import RtcheckError
 from rtcheck.io.dicom import read_any
 from rtcheck.io.discover import discover, single_case
 from rtcheck.model import Case, DoseGrid, ImageGeometry, Plan, Roi, StructureSet
@@ -63,7 +64,7 @@ def register(cli: click.Group) -> None:
         if fmt == "json":
             click.echo(json.dumps(report, indent=2, allow_nan=False))
         else:
-            _print_table(report)
+            print_info_table(report)
         return 2 if any(c.get("error") for c in report.get("cases", [])) else 0
 
 
@@ -265,137 +266,3 @@ def links(case: Case) -> list[dict[str, Any]]:
         note = None if ok else ("no CT" if img is None else "CT linked by frame of reference")
         out.append({"from": f"RTSTRUCT {ss.label}", "to": "CT", "ok": ok, "note": note})
     return out
-
-
-# ---------------------------------------------------------------- table output
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, width=None if tty else 120, no_color=not tty, highlight=False)
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for c in columns:
-        table.add_column(c)
-    for r in rows:
-        table.add_row(*["" if v is None else str(v) for v in r])
-    return table
-
-
-def _fmt_vec(v: list[float]) -> str:
-    return " x ".join(f"{x:g}" for x in v)
-
-
-def _print_table(report: dict[str, Any]) -> None:
-    con = _console()
-    if "object" in report:
-        obj = report["object"]
-        con.print(f"{obj['modality']} {report['path']}")
-        con.print(json.dumps(obj, indent=2))
-        return
-    for case in report["cases"]:
-        _print_case(con, case)
-    if report.get("unreadable"):
-        rows = [[u["path"], u["reason"]] for u in report["unreadable"]]
-        con.print(_table("Unreadable files", ["file", "reason"], rows))
-    if report.get("findings"):
-        con.print(_findings_table("Folder findings", report["findings"]))
-
-
-def _print_case(con: Any, case: dict[str, Any]) -> None:
-    con.rule(f"Case {case['label']}")
-    if case.get("error"):
-        con.print(f"error: {case['error']}")
-        return
-    p = case["patient"]
-    con.print(f"Patient: {p['id']}  {p['name'] or ''}  study {case['study_instance_uid']}")
-    plan_rows = [
-        [
-            pl["label"],
-            pl["fractions_planned"] if pl["fractions_planned"] is not None else "unknown",
-            "; ".join(_rx_text(rx) for rx in pl["prescriptions"]) or "none stated",
-            len(pl["beams"]),
-        ]
-        for pl in case["plans"]
-    ]
-    if plan_rows:
-        con.print(_table("Plans", ["label", "fractions", "prescriptions", "beams"], plan_rows))
-    else:
-        con.print("Plans: none found (fractions and prescriptions unknown)")
-    dose_rows = [
-        [
-            Path(d["source"] or "?").name,
-            _fmt_vec(d["shape"][::-1]),
-            _fmt_vec(d["spacing_mm"]),
-            f"{d['max_gy']:.3f}",
-            d["summation_type"],
-            d["units"],
-            d["referenced_plan_label"] or d["referenced_plan_uid"] or "-",
-        ]
-        for d in case["doses"]
-    ]
-    con.print(
-        _table(
-            "Dose grids",
-            ["file", "voxels (x y z)", "spacing mm", "max Gy", "summation", "units", "plan"],
-            dose_rows,
-        )
-    )
-    if case["structure_set"]:
-        con.print(_rois_table(case["structure_set"]))
-    if case["image"]:
-        im = case["image"]
-        con.print(
-            f"CT: {im['files']} files, voxels {_fmt_vec(im['shape'][::-1])}, "
-            f"spacing {_fmt_vec(im['spacing_mm'])} mm"
-        )
-    link_rows = [
-        [lk["from"], lk["to"], "ok" if lk["ok"] else "NO", lk["note"]] for lk in case["links"]
-    ]
-    con.print(_table("Links", ["from", "to", "", "note"], link_rows))
-    con.print(_findings_table("Findings", case["findings"]))
-
-
-def _rx_text(rx: dict[str, Any]) -> str:
-    dose = rx["target_dose_gy"]
-    what = rx["description"] or (f"ROI {rx['roi_number']}" if rx["roi_number"] else "?")
-    amount = f"{dose:g} Gy" if dose is not None else "no dose"
-    return f"{rx['reference_type']} {what}: {amount}"
-
-
-def _rois_table(ss: dict[str, Any]) -> Any:
-    rows = [
-        [
-            r["number"],
-            r["name"],
-            r["type"],
-            r["volume_contours"],
-            r["planes"],
-            "-" if r["volume_cc"] is None else f"{r['volume_cc']:.3f}",
-            r["volume_note"],
-        ]
-        for r in ss["rois"]
-    ]
-    return _table(
-        f"Structures ({ss['label']})",
-        ["#", "name", "type", "contours", "planes", "volume cc", "note"],
-        rows,
-    )
-
-
-def _findings_table(title: str, findings: list[dict[str, Any]]) -> Any:
-    order = {s.value: i for i, s in enumerate((Severity.ERROR, Severity.WARNING, Severity.INFO))}
-    rows = [
-        [f["severity"], f["code"], f["subject"] or "", f["message"], Path(f["source"] or "").name]
-        for f in sorted(findings, key=lambda f: order.get(f["severity"], 9))
-    ]
-    if not rows:
-        rows = [["", "", "", "none", ""]]
-    return _table(title, ["severity", "code", "subject", "message", "file"], rows)

@@ -41,7 +41,7 @@ def register(cli: click.Group) -> None:
         for col in ("id", "title", "fractions", "levels", "file"):
             table.add_column(col)
         for p in found:
-            fx = ", ".join(str(n) for n in p.fractions)
+            fx = p.fractions_text
             cells = (p.id, p.title, fx, ", ".join(p.levels), p.source_file or "")
             table.add_row(*(escape(c) for c in cells))
         console = _console()
@@ -56,7 +56,7 @@ def register(cli: click.Group) -> None:
     def show_cmd(protocol: str, fractions: int | None, fmt: str) -> int:
         proto = load_protocol(protocol)
         if fractions is not None and proto.table_for(fractions) is None:
-            available = ", ".join(str(n) for n in proto.fractions)
+            available = proto.fractions_text
             raise ConfigError(
                 f"protocol {proto.id} has no table for {fractions} fractions "
                 f"(tables: {available}); rtcheck never uses another table"
@@ -94,16 +94,20 @@ def _show(proto: Protocol, fractions: int | None) -> None:
     ]
     for line in lines:
         console.print(line, markup=False, highlight=False)
-    for fx in proto.fractions if fractions is None else (fractions,):
-        console.print(_constraint_table(proto.tables[fx]))
-        _print_target_rules(console, proto.tables[fx])
+    shown = [proto.tables[fx] for fx in proto.fractions if fractions in (None, fx)]
+    for table in [*shown, *([proto.any_table] if proto.any_table is not None else [])]:
+        console.print(_constraint_table(table))
+        _print_target_rules(console, table)
     for o in proto.omitted:
         text = f"not shipped: {o.what} [{', '.join(o.source)}]: {o.reason}"
         console.print(text, markup=False, highlight=False)
 
 
 def _constraint_table(table: Table) -> RichTable:
-    title = f"{table.fractions} fraction(s)" + (f" - {table.label}" if table.label else "")
+    head = (
+        "any number of fractions" if table.fractions is None else f"{table.fractions} fraction(s)"
+    )
+    title = head + (f" - {table.label}" if table.label else "")
     out = RichTable(title=title, show_lines=False)
     for col in ("structure", "metric", "limits", "source", "flags", "note"):
         out.add_column(col, overflow="fold")

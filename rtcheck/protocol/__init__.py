@@ -32,6 +32,7 @@ from rtcheck.protocol.loader import (
     read_protocol_file,
 )
 from rtcheck.protocol.schema import (
+    ANY_FRACTIONS,
     AlphaBeta,
     AppliesTo,
     Constraint,
@@ -45,6 +46,7 @@ from rtcheck.protocol.schema import (
 )
 
 __all__ = [
+    "ANY_FRACTIONS",
     "ENV_VAR",
     "AlphaBeta",
     "AppliesTo",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rtcheck.protocol.conformity import ConformityTable
-from rtcheck.protocol.schema import Constraint, Protocol, Table
+from rtcheck.protocol.schema import ANY_FRACTIONS, Constraint, Protocol, Table
 
 
 def protocol_summary(protocol: Protocol) -> dict[str, Any]:
@@ -15,6 +15,7 @@ def protocol_summary(protocol: Protocol) -> dict[str, Any]:
         "title": protocol.title,
         "version": protocol.version,
         "fractions": list(protocol.fractions),
+        "any_fractions": protocol.any_fractions,
         "levels": list(protocol.levels),
         "source_file": protocol.source_file,
     }
@@ -22,7 +23,11 @@ def protocol_summary(protocol: Protocol) -> dict[str, Any]:
 
 def protocol_to_dict(protocol: Protocol, fractions: int | None = None) -> dict[str, Any]:
     """Everything in a protocol as plain data (metrics and expressions as text)."""
-    tables = protocol.tables if fractions is None else {fractions: protocol.tables[fractions]}
+    tables: dict[str, Table] = {str(fx): t for fx, t in sorted(protocol.tables.items())}
+    if fractions is not None:
+        tables = {k: t for k, t in tables.items() if k == str(fractions)}
+    if protocol.any_table is not None:
+        tables[ANY_FRACTIONS] = protocol.any_table
     return {
         **protocol_summary(protocol),
         "citation": protocol.citation,
@@ -46,7 +51,7 @@ def protocol_to_dict(protocol: Protocol, fractions: int | None = None) -> dict[s
         "omitted": [
             {"what": o.what, "source": list(o.source), "reason": o.reason} for o in protocol.omitted
         ],
-        "tables": {str(fx): table_to_dict(t) for fx, t in sorted(tables.items())},
+        "tables": {key: table_to_dict(t) for key, t in tables.items()},
     }
 
 

@@ -171,10 +171,14 @@ class GlobalMaxRule(Frozen):
     note: str | None = None
 
 
-class Table(Frozen):
-    """The constraints for one number of fractions."""
+#: Key of the table that applies to every number of fractions (``tables: {any: ...}``).
+ANY_FRACTIONS = "any"
 
-    fractions: Annotated[int, Field(ge=1)]
+
+class Table(Frozen):
+    """The constraints for one number of fractions (``fractions`` None: for any number)."""
+
+    fractions: Annotated[int, Field(ge=1)] | None
     label: str | None = None
     prescription_gy: Annotated[float, Field(gt=0)] | None = None
     constraints: tuple[Constraint, ...] = ()
@@ -203,7 +207,28 @@ class Table(Frozen):
             if c.id in seen:
                 raise ValueError(f"constraint id {c.id!r} is used twice in this table")
             seen.add(c.id)
+        if self.fractions is None:
+            self._check_any()
         return self
+
+    def _check_any(self) -> None:
+        """The ``any`` table holds organ constraints only (target rules are per fractionation)."""
+        extra = [
+            key
+            for key, value in (
+                ("prescription_gy", self.prescription_gy),
+                ("conformity", self.conformity),
+                ("global_max_in_target", self.global_max_in_target),
+            )
+            if value is not None
+        ]
+        if self.target_constraints:
+            extra.append("applies_to: target")
+        if extra:
+            raise ValueError(
+                f"the '{ANY_FRACTIONS}' table (every number of fractions) takes organ "
+                f"constraints only, not {', '.join(extra)}"
+            )
 
     @property
     def oar_constraints(self) -> tuple[Constraint, ...]:
@@ -273,7 +298,8 @@ class Protocol(Frozen):
     derived: Annotated[dict[str, DerivedStructure], AfterValidator(FrozenDict)] = Field(
         default_factory=dict
     )
-    tables: Annotated[dict[int, Table], AfterValidator(FrozenDict)]
+    tables: Annotated[dict[int, Table], AfterValidator(FrozenDict)] = Field(default_factory=dict)
+    any_table: Table | None = None
     omitted: tuple[Omission, ...] = ()
     source_file: str | None = None
 
@@ -294,6 +320,13 @@ class Protocol(Frozen):
             data = {**data, "derived": {k: _derived_input(v) for k, v in derived.items()}}
         tables = data.get("tables")
         if isinstance(tables, dict):
+            if ANY_FRACTIONS in tables:
+                if "any_table" in data:
+                    raise ValueError(f"give the '{ANY_FRACTIONS}' table once, under tables")
+                tables = dict(tables)
+                table = tables.pop(ANY_FRACTIONS)
+                any_table = {"fractions": None, **table} if isinstance(table, dict) else table
+                data = {**data, "any_table": any_table}
             data = {
                 **data,
                 "tables": {
@@ -307,11 +340,24 @@ class Protocol(Frozen):
     def _check(self) -> Protocol:
         if len(set(self.levels)) != len(self.levels):
             raise ValueError(f"levels {list(self.levels)} repeat a name")
-        if not self.tables:
+        if not self.tables and self.any_table is None:
             raise ValueError("a protocol needs at least one table")
         for fx, table in self.tables.items():
             if table.fractions != fx:
                 raise ValueError(f"table {fx} says fractions: {table.fractions}")
+        if self.any_table is not None:
+            if self.any_table.fractions is not None:
+                raise ValueError(
+                    f"the '{ANY_FRACTIONS}' table says fractions: {self.any_table.fractions}"
+                )
+            shared = {c.id for c in self.any_table.constraints}
+            for fx, table in self.tables.items():
+                clash = sorted(shared & {c.id for c in table.constraints})
+                if clash:
+                    raise ValueError(
+                        f"constraint id(s) {clash} are used in table {fx} and in the "
+                        f"'{ANY_FRACTIONS}' table"
+                    )
         self._check_sources()
         self._check_levels()
         _check_cycles(self.derived)
@@ -319,7 +365,7 @@ class Protocol(Frozen):
 
     def _check_sources(self) -> None:
         used: list[tuple[str, tuple[str, ...]]] = []
-        for fx, table in self.tables.items():
+        for fx, table in self._named_tables():
             used += [(f"tables.{fx}.{c.id}", c.source) for c in table.constraints]
             if table.conformity is not None:
                 used.append((f"tables.{fx}.conformity", table.conformity.source))
@@ -336,7 +382,7 @@ class Protocol(Frozen):
                 raise ValueError(f"{where}: source key(s) {missing} are not listed under sources")
 
     def _check_levels(self) -> None:
-        for fx, table in self.tables.items():
+        for fx, table in self._named_tables():
             for c in table.constraints:
                 unknown = [k for k in c.limits if k not in self.levels]
                 if unknown:
@@ -347,17 +393,49 @@ class Protocol(Frozen):
                     if unknown:
                         raise ValueError(f"tables.{fx}.conformity: unknown level(s) {unknown}")
 
+    def _named_tables(self) -> list[tuple[str | int, Table]]:
+        out: list[tuple[str | int, Table]] = list(self.tables.items())
+        if self.any_table is not None:
+            out.append((ANY_FRACTIONS, self.any_table))
+        return out
+
     # ------------------------------------------------------------------ queries
     @property
     def fractions(self) -> tuple[int, ...]:
-        """Fraction numbers that have a table, ascending."""
+        """Fraction numbers that have a table of their own, ascending (see ``any_fractions``)."""
         return tuple(sorted(self.tables))
 
+    @property
+    def any_fractions(self) -> bool:
+        """True when the protocol has an ``any`` table (constraints for every fractionation)."""
+        return self.any_table is not None
+
+    @property
+    def all_tables(self) -> tuple[Table, ...]:
+        """Every table: by fraction number, then the ``any`` table."""
+        return tuple(t for _, t in self._named_tables())
+
+    @property
+    def fractions_text(self) -> str:
+        """``1, 3, 5``, ``any`` or ``5, any`` (for listings and messages)."""
+        parts = [str(n) for n in self.fractions] + ([ANY_FRACTIONS] if self.any_fractions else [])
+        return ", ".join(parts)
+
     def table_for(self, fractions: int | None) -> Table | None:
-        """The table for exactly ``fractions`` fractions, or None (never another table)."""
-        if fractions is None:
-            return None
-        return self.tables.get(int(fractions))
+        """The constraints that apply to a plan of ``fractions`` fractions, or None.
+
+        The table for exactly that number (never another number's table), followed by the
+        constraints of the ``any`` table, which apply to every number of fractions (also an
+        unknown one: its EQD2/BED rows then cannot be formed and say so).
+        """
+        exact = None if fractions is None else self.tables.get(int(fractions))
+        if self.any_table is None:
+            return exact
+        if exact is None:
+            return self.any_table
+        return exact.model_copy(
+            update={"constraints": exact.constraints + self.any_table.constraints}
+        )
 
     def metric_to_evaluate(self, constraint: Constraint) -> tuple[Metric, str | None]:
         """The metric actually evaluated for ``constraint`` and a note on how.

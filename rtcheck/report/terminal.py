@@ -1,172 +1,166 @@
-"""Terminal report with rich: colour on a TTY, plain text otherwise.
+"""Terminal report: verdict and counts first, then compact tables (clinical-goals style).
 
-Every status is a word (and, where the console can print it, a symbol), so the output reads
-the same without colour, in a log file or on a screen reader. User strings go into
-:class:`rich.text.Text` objects, never into markup, so an ROI called ``[bold]`` prints as is.
+Layout (see ``docs/terminal.md``):
+
+1. verdict line with the counts (failed / passed / not evaluated, split into not contoured and
+   other reasons), the verdict sentence and the failed constraints by name;
+2. patient, plan, fractions, protocol, dose;
+3. lesions: one row per lesion, target-rule marks on the judged values;
+4. evaluated organ constraints (structure, ROI when it differs, metric, value, limit, margin,
+   status);
+5. constraints not evaluated for a reason that matters, with the reason;
+6. protocol structures the plan does not contour, as one list of names;
+7. numbered notes referenced by the tables; findings grouped by severity.
+
+Every constraint is in exactly one of sections 3-6, so the section counts add up to the
+verdict line. Colour and ``✔ ✖`` symbols on a terminal; plain ASCII (words, ``-`` rules,
+at least 120 columns) in pipes, files and logs; ``NO_COLOR`` honoured. User strings go into
+:class:`rich.text.Text`, never into markup, so an ROI called ``[bold]`` prints as is.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import sys
+from pathlib import PurePath
 from typing import BinaryIO, TextIO
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rtcheck.errors import Severity
 from rtcheck.report import common as cm
-from rtcheck.result import ConstraintResult, Result, Status, Verdict
+from rtcheck.report.terminal_lesions import print_lesions
+from rtcheck.report.terminal_style import (
+    Look,
+    look_for,
+    make_console,
+    new_table,
+    print_table,
+    trimmed,
+)
+from rtcheck.report.terminal_tables import (
+    Groups,
+    Notes,
+    group_constraints,
+    print_not_contoured,
+    print_not_evaluated,
+    print_notes,
+    print_organs,
+)
+from rtcheck.result import Result, Status, Verdict
 
 __all__ = ["make_console", "render_terminal", "render_text", "write_text"]
 
-_STATUS_STYLE = {
-    Status.PASS: "green",
-    Status.FAIL: "bold red",
-    Status.NOT_EVALUATED: "yellow",
-}
 _VERDICT_STYLE = {
     Verdict.PASS: "bold white on green",
     Verdict.FAIL: "bold white on red",
     Verdict.INCOMPLETE: "bold black on yellow",
 }
-_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_SEVERITY_TITLE = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INFO: "Info"}
 
 
-def make_console(out: TextIO | None, *, color: bool | None, width: int | None) -> Console:
-    """A Console on ``out`` (stdout when None) honouring ``color`` and ``NO_COLOR``."""
-    stream = sys.stdout if out is None else out
-    is_tty = bool(getattr(stream, "isatty", lambda: False)())
-    use_color = (is_tty and "NO_COLOR" not in os.environ) if color is None else color
-    return Console(
-        file=stream,
-        force_terminal=use_color,
-        no_color=not use_color,
-        color_system="auto" if use_color else None,
-        width=width or (None if is_tty else 120),
-        highlight=False,
-        emoji=False,
-        soft_wrap=False,
-    )
+def counts_line(result: Result, groups: Groups, look: Look) -> str:
+    """``4 failed · 21 passed · 38 not evaluated (37 not contoured, 1 other) · 63 constraints``."""
+    n = result.counts
+    total = sum(n.values())
+    ne = f"{n['not_evaluated']} not evaluated"
+    if groups.not_contoured:
+        ne += f" ({len(groups.not_contoured)} not contoured, {len(groups.not_evaluated)} other)"
+    sep = look.sep()
+    noun = "constraint" if total == 1 else "constraints"
+    return sep.join((f"{n['fail']} failed", f"{n['pass']} passed", ne, f"{total} {noun}"))
 
 
-def _unicode_ok(console: Console) -> bool:
-    return (console.encoding or "").lower().replace("-", "") in ("utf8", "utf16", "utf32")
+def _failed_line(result: Result, look: Look) -> Text | None:
+    by_structure: dict[str, list[str]] = {}
+    for c in result.all_constraints:
+        if c.status is Status.FAIL:
+            name = c.lesion or c.structure
+            by_structure.setdefault(name, []).append(cm.metric_text(c))
+    if not by_structure:
+        return None
+    parts = "; ".join(f"{name} {', '.join(m)}" for name, m in by_structure.items())
+    line = Text("Failed: ", style=look.style("bold red"))
+    line.append(parts)
+    return line
 
 
-def _status_text(status: Status, unicode: bool) -> Text:
-    symbol, word = cm.STATUS_LABELS[status]
-    label = f"{symbol} {word}" if unicode else word
-    return Text(label, style=_STATUS_STYLE[status])
-
-
-def _header(console: Console, result: Result, unicode: bool) -> None:
+def _header(console: Console, result: Result, groups: Groups, look: Look) -> None:
     p = result.plan
     symbol, word = cm.VERDICT_LABELS[result.verdict]
-    banner = Text(
-        f" {symbol + ' ' if unicode else ''}{word} ", style=_VERDICT_STYLE[result.verdict]
-    )
-    line = Text.assemble(banner, "  ", cm.counts_text(result))
-    console.print(line)
+    if look.fancy:
+        banner = Text(f" {symbol} {word} ", style=look.style(_VERDICT_STYLE[result.verdict]))
+    else:
+        banner = Text(word)
+    console.print(Text.assemble(banner, "  ", counts_line(result, groups, look)))
     console.print(Text(cm.VERDICT_SENTENCES[result.verdict]))
+    failed = _failed_line(result, look)
+    if failed is not None:
+        console.print(failed)
+    console.print()
     meta = Table.grid(padding=(0, 2))
-    meta.add_column(style="bold")
-    meta.add_column()
+    meta.add_column(style=look.style("bold"), no_wrap=True)
+    meta.add_column(overflow="fold")
+    fx = p.fractions if p.fractions is not None else "unknown"
+    dose = p.dose_summation
+    if p.alpha_beta:
+        dose += "; α/β " + ", ".join(f"{k} {v:g} Gy" for k, v in p.alpha_beta)
     rows = [
         ("Patient", f"{cm.person_name(p.patient_name)} (ID {p.patient_id or '—'})"),
         ("Plan", ", ".join(p.plan_labels) or "—"),
-        ("Fractions", f"{p.fractions if p.fractions is not None else 'unknown'} "
-                      f"(from {p.fractions_source})"),
-        ("Protocol", f"{result.protocol.id} v{result.protocol.version} — {result.protocol.title}"),
-        ("Dose", p.dose_summation + (
-            "; α/β " + ", ".join(f"{k} {v:g} Gy" for k, v in p.alpha_beta)
-            if p.alpha_beta else "")),
-    ]  # fmt: skip
+        ("Fractions", f"{fx} (from {p.fractions_source})"),
+        ("Protocol", f"{result.protocol.id}: {result.protocol.title}"),
+        ("Version", result.protocol.version),
+        ("Dose", dose),
+    ]
+    if not result.lesions and p.prescriptions:
+        rx = ", ".join(f"{t} {cm.fmt_gy(d)} ({s})" for t, d, s in p.prescriptions)
+        rows.append(("Prescriptions", rx))
+    if p.dose_grid:
+        rows.append(("Dose grid", p.dose_grid))
     for key, value in rows:
-        meta.add_row(Text(key), Text(value))
-    console.print(meta)
+        meta.add_row(Text(key), Text(look.plain(value)))
+    print_table(console, meta)
+    console.print()
 
 
-def _lesions(console: Console, result: Result, unicode: bool) -> None:
-    if not result.lesions:
-        return
-    table = Table(title="Lesions", title_justify="left", box=_box(unicode), show_lines=False)
-    for col, justify in (("Lesion", "left"), ("Rx", "right"), ("Volume", "right"),
-                         ("Metric", "left"), ("Value", "right"), ("Limits", "left"),
-                         ("Status", "left")):  # fmt: skip
-        table.add_column(col, justify=justify, no_wrap=col in ("Value", "Status"))  # type: ignore[arg-type]
-    for lesion in result.lesions:
-        first = True
-        for row in cm.lesion_rows(lesion):
-            c = row.constraint
-            limits = c.limits if c is not None else ()
-            table.add_row(
-                Text(lesion.name if first else "", style="bold"),
-                Text(cm.fmt_gy(lesion.prescription_gy) if first else ""),
-                Text(cm.fmt_value(lesion.volume_cc, "cc") if first else ""),
-                Text(row.label),
-                Text(cm.fmt_value(row.value, row.unit, limits)),
-                Text(" · ".join(f"{lim.level} {cm.fmt_limit(lim)}" for lim in limits)),
-                _status_text(c.status, unicode) if c is not None else Text(""),
-            )
-            first = False
-        table.add_section()
-    console.print(table)
+def _finding_text(message: str, code: str, groups: Groups) -> str:
+    """The not-contoured finding repeats the list printed above: refer to it instead."""
+    if code != "structure.not_contoured" or ": " not in message:
+        return message
+    listed = {c.structure for c in groups.not_contoured}
+    names = [n.strip() for n in message.split(": ", 1)[1].split(",")]
+    if names and set(names) <= listed:
+        return f"{len(names)} protocol structures not contoured in this plan (listed above)"
+    return message
 
 
-def _box(unicode: bool) -> box.Box:
-    return box.SIMPLE_HEAD if unicode else box.ASCII2
-
-
-def _constraints(console: Console, result: Result, unicode: bool) -> None:
-    cons: tuple[ConstraintResult, ...] = result.constraints
-    if not cons:
-        return
-    table = Table(title="Organs at risk", title_justify="left", box=_box(unicode))
-    for col, justify in (("Structure", "left"), ("ROI", "left"), ("Metric", "left"),
-                         ("Value", "right"), ("Limits", "left"), ("Margin", "right"),
-                         ("Status", "left"), ("Note", "left")):  # fmt: skip
-        table.add_column(
-            col,
-            justify=justify,  # type: ignore[arg-type]
-            overflow="fold",
-            no_wrap=col in ("Metric", "Value", "Margin", "Status"),
-        )
-    for c in cons:
-        roi = c.matched_roi or "—"
-        if c.match and c.match != "exact":
-            roi += f" ({c.match})"
-        table.add_row(
-            Text(c.structure, style="bold" if c.status is Status.FAIL else ""),
-            Text(roi),
-            Text(cm.metric_text(c)),
-            Text(cm.fmt_value(c.value, c.unit, c.limits)),
-            Text(" · ".join(f"{lim.level} {cm.fmt_limit(lim)}" for lim in c.limits)),
-            Text(cm.fmt_margin(c)),
-            _status_text(c.status, unicode),
-            Text(cm.note_text(c)),
-        )
-    console.print(table)
-
-
-def _findings(console: Console, result: Result) -> None:
+def _findings(console: Console, result: Result, groups: Groups, look: Look) -> None:
     rows = cm.all_findings(result)
     if not rows:
-        console.print(Text("No findings."))
+        console.print(Text("Findings: none."))
         return
-    console.print(Text("Findings", style="bold italic"))
-    for row in rows:
-        f = row.finding
-        word = cm.SEVERITY_LABELS[f.severity][1]
-        console.print(
-            Text.assemble(
-                ("  " + word.ljust(8), _SEVERITY_STYLE.get(f.severity.value, "")),
-                f"{f.subject or row.where}: {f.message} ",
-                (f"[{f.code}]", "dim"),
-            )
-        )
+    for severity in (Severity.ERROR, Severity.WARNING, Severity.INFO):
+        these = [r for r in rows if r.finding.severity is severity]
+        if not these:
+            continue
+        title = f"{_SEVERITY_TITLE[severity]} ({len(these)})"
+        console.print(Text(title, style=look.style(_SEVERITY_STYLE[severity])))
+        grid = new_table(look, show_header=False)
+        grid.box = None
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        for row in these:
+            f = row.finding
+            text = Text(f"{f.subject or row.where}: ")
+            text.append(look.plain(_finding_text(f.message, f.code, groups)))
+            if f.source:
+                text.append(f" ({PurePath(f.source).name})")
+            text.append(f" [{f.code}]", style=look.style("dim"))
+            grid.add_row(Text("-" if not look.fancy else "•"), text)
+        print_table(console, grid)
 
 
 def render_terminal(
@@ -178,16 +172,21 @@ def render_terminal(
 ) -> None:
     """Print the terminal report (see :func:`rtcheck.report.render_terminal`)."""
     console = out if isinstance(out, Console) else make_console(out, color=color, width=width)
-    unicode = _unicode_ok(console)
-    _header(console, result, unicode)
-    console.print()
-    _lesions(console, result, unicode)
-    _constraints(console, result, unicode)
-    _findings(console, result)
+    look = look_for(console)
+    groups = group_constraints(result)
+    notes = Notes()
+    with trimmed(console):
+        _header(console, result, groups, look)
+        print_lesions(console, result, notes, look)
+        print_organs(console, groups.organs, notes, look)
+        print_not_evaluated(console, groups.not_evaluated, notes, look)
+        print_not_contoured(console, groups.not_contoured, look)
+        print_notes(console, notes, look)
+        _findings(console, result, groups, look)
 
 
 def render_text(result: Result, width: int = 120) -> str:
-    """The terminal report as plain text (no colour codes)."""
+    """The terminal report as plain text (no colour codes, ASCII rules and words)."""
     buf = io.StringIO()
     render_terminal(result, buf, color=False, width=width)
     return buf.getvalue()

@@ -1,0 +1,324 @@
+"""Evaluate the lesions of a case: each on its own plan's dose, with its own prescription.
+
+For every lesion (every PTV; ITV, CTV or GTV when there is no PTV) rtcheck finds the plan it
+belongs to (:meth:`rtcheck.doseset.DoseSet.plan_for_target`), its prescription
+(:func:`rtcheck.lesions.prescription_for`) and computes its metrics on that plan's dose
+(:func:`rtcheck.lesions.lesion_metrics`). The protocol's target rules for that plan's number of
+fractions (coverage rows, conformity table, global maximum inside a target) are then judged.
+
+A protocol's target rules are **required** whenever they exist for the plan's fractionation:
+a rule that cannot be evaluated (unknown prescription, target outside the conformity table,
+lesion without a plan, no target found at all) keeps the verdict from ``pass``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from rtcheck.doseset import DoseSet, PlanDose
+from rtcheck.dvh.compute import PreparedDose
+from rtcheck.dvh.dvh import DVH
+from rtcheck.errors import Finding, Severity
+from rtcheck.evaluate import Outcome, RowSpec, evaluate_on_dvh, row_spec, table_missing
+from rtcheck.lesions import LesionInput, LesionMetrics, lesion_metrics, lesion_targets
+from rtcheck.model import Case, Roi
+from rtcheck.names import TargetCandidate, TargetKind, TargetSearch
+from rtcheck.prescriptions import Rx, prescription_for, user_rx_for
+from rtcheck.protocol import Comparator, Protocol, Table
+from rtcheck.resolve import StructureResolver
+from rtcheck.result import ConstraintResult, LesionResult
+
+#: The global maximum counts as inside a target when the target's maximum is within this
+#: fraction of it (the engine computes exact maxima of the interpolated dose).
+GLOBAL_MAX_REL_TOL = 1e-4
+
+
+@dataclass
+class Lesion:
+    """One lesion being evaluated."""
+
+    name: str
+    roi: Roi
+    candidate: TargetCandidate
+    plan: PlanDose | None
+    plan_how: str
+    rx: Rx
+    dvh: DVH | None = None
+    metrics: LesionMetrics | None = None
+
+
+@dataclass
+class TargetEvaluation:
+    """Everything about the targets of one case."""
+
+    lesions: list[Lesion] = field(default_factory=list)
+    results: tuple[LesionResult, ...] = ()
+    outcomes: list[Outcome] = field(default_factory=list)
+    plan_rows: tuple[ConstraintResult, ...] = ()
+    findings: list[Finding] = field(default_factory=list)
+
+
+def evaluate_targets(
+    case: Case,
+    protocol: Protocol,
+    doses: DoseSet,
+    search: TargetSearch,
+    resolver: StructureResolver,
+    user_rx: Sequence[tuple[str, float]],
+) -> TargetEvaluation:
+    """Lesion metrics and target rules of ``case`` (see the module docstring)."""
+    out = TargetEvaluation()
+    kind, candidates = lesion_targets(search)
+    user = user_rx_for(user_rx, [t.name for t in search.targets])
+    lesions = _lesions(case, doses, candidates, user, out.findings)
+    for pd in doses.plan_doses:
+        mine = [les for les in lesions if les.plan is pd]
+        if not mine:
+            continue
+        prepared = PreparedDose.of(pd.dose)
+        inputs = [LesionInput(les.name, les.roi, les.rx.gy) for les in mine]
+        computed = lesion_metrics(prepared, inputs, resolver.dvh_options)
+        for les in mine:
+            les.metrics = computed[les.name]
+            les.dvh = les.metrics.dvh
+    rules = _has_target_rules(protocol)
+    results, plan_rows = [], []
+    for les in lesions:
+        rows = _lesion_rows(protocol, les, kind, rules) if kind else []
+        out.outcomes += rows
+        results.append(_lesion_result(les, [o.result for o in rows]))
+    if rules and not lesions:
+        plan_rows += _no_target_rows(protocol, doses)
+    for pd in doses.plan_doses:
+        plan_rows += _global_max_rows(
+            protocol,
+            pd,
+            [les for les in lesions if les.plan is pd],
+            kind,
+            len(doses.plan_doses) > 1,
+        )
+    out.outcomes += plan_rows
+    out.lesions = lesions
+    out.results = tuple(results)
+    out.plan_rows = tuple(o.result for o in plan_rows)
+    return out
+
+
+# ----------------------------------------------------------------------------- lesions
+def _lesions(
+    case: Case,
+    doses: DoseSet,
+    candidates: Sequence[TargetCandidate],
+    user: dict[str, float],
+    findings: list[Finding],
+) -> list[Lesion]:
+    assert case.structure_set is not None
+    out = []
+    for cand in candidates:
+        roi = case.structure_set.by_name(cand.name)
+        if roi is None:
+            continue
+        if roi.is_empty:
+            findings.append(
+                Finding(
+                    "target.empty",
+                    f"target {cand.name!r} has no contour; not a lesion",
+                    Severity.WARNING,
+                    subject=cand.name,
+                )
+            )
+            continue
+        pd, how = doses.plan_for_target(name=cand.name, roi_number=cand.roi_number)
+        rx = prescription_for(cand, pd.plan if pd else None, user, candidates)
+        findings += rx.findings
+        if pd is None:
+            findings.append(
+                Finding(
+                    "target.no_plan",
+                    f"{cand.name}: {how}; its metrics are not computed",
+                    Severity.WARNING,
+                    subject=cand.name,
+                )
+            )
+        elif how not in ("only plan",):
+            findings.append(
+                Finding(
+                    "target.plan",
+                    f"{cand.name} evaluated on plan {pd.label} ({how})",
+                    Severity.INFO,
+                    subject=cand.name,
+                )
+            )
+        out.append(Lesion(cand.name, roi, cand, pd, how, rx))
+    return out
+
+
+def _has_target_rules(protocol: Protocol) -> bool:
+    return any(
+        t.target_constraints or t.conformity is not None or t.global_max_in_target is not None
+        for t in protocol.tables.values()
+    )
+
+
+def _lesion_rows(protocol: Protocol, les: Lesion, kind: TargetKind, rules: bool) -> list[Outcome]:
+    if les.plan is None:
+        if not rules:
+            return []
+        return [_blocked(les.name, kind.value, f"no plan dose for this target ({les.plan_how})")]
+    table = protocol.table_for(les.plan.fractions)
+    if table is None:
+        if not rules:
+            return []
+        source = f"plan {les.plan.label}"
+        return [table_missing(protocol, les.plan.fractions, source, f"{kind.value} {les.name}")]
+    return _coverage_rows(protocol, table, les, kind) + _conformity_rows(table, les, kind)
+
+
+def _coverage_rows(
+    protocol: Protocol, table: Table, les: Lesion, kind: TargetKind
+) -> list[Outcome]:
+    out = []
+    for c in table.target_constraints:
+        spec = row_spec(c, lesion=les.name)
+        if c.structure != kind.value:
+            reason = f"rule on each {c.structure}, but the lesions of this plan are {kind.value}s"
+            out.append(Outcome(spec.skipped(reason, les.name, "target")))
+            continue
+        metric, note = protocol.metric_to_evaluate(c)
+        if les.dvh is None:
+            out.append(Outcome(spec.skipped("no DVH for this target", les.name, "target", note)))
+            continue
+        o = evaluate_on_dvh(spec, metric, les.dvh, les.rx.gy, les.name, "target", note)
+        if not c.confirmed and o.result.value is not None:
+            o = Outcome(
+                spec.skipped(f"limit unconfirmed: {c.unconfirmed_reason}", les.name, "target")
+            )
+        out.append(o)
+    return out
+
+
+def _conformity_rows(table: Table, les: Lesion, kind: TargetKind) -> list[Outcome]:
+    conf = table.conformity
+    if conf is None:
+        return []
+    if conf.target is not kind:
+        reason = f"conformity table for {conf.target.value}s, but the lesions are {kind.value}s"
+        return [_blocked(les.name, conf.target.value, reason)]
+    tv = les.metrics.volume_cc if les.metrics is not None else None
+    limits = conf.limits_at(tv) if tv else None
+    out = []
+    for col in conf.columns:
+        spec = RowSpec(
+            id=f"conformity.{col.index.value}@{les.name}",
+            structure=kind.value,
+            metric=col.index.value,
+            unit=col.index.unit,
+            comparator=col.comparator,
+            limits=(),
+            source="; ".join(conf.source),
+            note=col.index.description,
+            lesion=les.name,
+        )
+        if limits is None:
+            why = conf.not_covered_reason(tv) if tv else "target volume unknown"
+            out.append(Outcome(spec.skipped(why, les.name, "target")))
+            continue
+        lim = next(x for x in limits if x.index is col.index)
+        spec = replace(spec, limits=lim.limits, comparator=lim.comparator)
+        value = les.metrics.metrics.get(col.index.value) if les.metrics else None
+        if value is None:
+            out.append(
+                Outcome(spec.skipped(_why_missing(les, col.index.value), les.name, "target"))
+            )
+            continue
+        note = f"limits interpolated for TV = {tv:.3g} cc"
+        out.append(Outcome(spec.judged(float(value), les.name, "target", note)))
+    return out
+
+
+def _why_missing(les: Lesion, key: str) -> str:
+    if les.rx.gy is None:
+        return f"{key} needs the prescription, which is unknown (give --rx {les.name}=GY)"
+    codes = [
+        f.message
+        for f in (les.metrics.findings if les.metrics else [])
+        if f.code.startswith("lesion.")
+    ]
+    return f"{key} could not be computed" + (f": {codes[0]}" if codes else "")
+
+
+def _blocked(lesion: str | None, structure: str, reason: str) -> Outcome:
+    spec = RowSpec(
+        id=f"target.{structure}" + (f"@{lesion}" if lesion else ""),
+        structure=structure,
+        metric="(target rules)",
+        unit="",
+        comparator=Comparator.LT,
+        limits=(),
+        lesion=lesion,
+    )
+    return Outcome(spec.skipped(reason, lesion, "target" if lesion else "not found"))
+
+
+def _no_target_rows(protocol: Protocol, doses: DoseSet) -> list[Outcome]:
+    out = []
+    for fx in sorted({pd.fractions for pd in doses.plan_doses if pd.fractions is not None}):
+        table = protocol.table_for(fx)
+        if table is None or not (
+            table.target_constraints or table.conformity or table.global_max_in_target
+        ):
+            continue
+        reason = (
+            f"protocol {protocol.id} has target rules for {fx} fractions, but no target "
+            "(PTV, ITV, CTV or GTV) was found in the structure set (name it e.g. PTV1, or set "
+            "RT ROI Interpreted Type PTV)"
+        )
+        out.append(_blocked(None, "PTV", reason))
+    return out
+
+
+def _global_max_rows(
+    protocol: Protocol, pd: PlanDose, lesions: list[Lesion], kind: TargetKind | None, multi: bool
+) -> list[Outcome]:
+    table = protocol.table_for(pd.fractions)
+    if table is None or table.global_max_in_target is None or not lesions:
+        return []
+    rule = table.global_max_in_target
+    where = f"@{pd.label}" if multi else ""
+    level = protocol.levels[0]
+    top = pd.dose.max_gy
+    spec = RowSpec(
+        id=f"global_max_in_{rule.target.value}{where}",
+        structure=f"{rule.target.value} (any)",
+        metric="Max[Gy] in target vs global max",
+        unit="Gy",
+        comparator=Comparator.GE,
+        limits=((level, top * (1.0 - GLOBAL_MAX_REL_TOL)),),
+        source="; ".join(rule.source),
+        note=(rule.note or "") + f"; global maximum of plan {pd.label}: {top:.4g} Gy",
+    )
+    if rule.target is not kind:
+        return [Outcome(spec.skipped(f"no {rule.target.value} lesions in this plan"))]
+    maxima = [les.dvh.max_gy for les in lesions if les.dvh is not None and not les.dvh.is_empty]
+    if len(maxima) < len(lesions):
+        return [Outcome(spec.skipped("a target of this plan has no DVH"))]
+    names = ", ".join(les.name for les in lesions)
+    return [Outcome(spec.judged(max(maxima), names, "target"))]
+
+
+def _lesion_result(les: Lesion, rows: list[ConstraintResult]) -> LesionResult:
+    m = les.metrics
+    findings = list(m.findings) if m else []
+    return LesionResult(
+        name=les.name,
+        roi_number=les.roi.number,
+        prescription_gy=les.rx.gy,
+        prescription_source=les.rx.source,
+        plan_label=les.plan.label if les.plan else None,
+        fractions=les.plan.fractions if les.plan else None,
+        volume_cc=m.volume_cc if m else None,
+        metrics=dict(m.metrics) if m else {},
+        constraints=tuple(rows),
+        findings=tuple(findings),
+    )

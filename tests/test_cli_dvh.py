@@ -1,0 +1,162 @@
+"""``rtcheck dvh``: the JSON contract, CSV/table output, explicit files, pydicom's RT test files
+and a folder holding only an RT Structure Set and an RT Dose."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import pydicom.data
+import pytest
+from evaluation_synth import case, cylinder, dose, gaussian, grid, plan, sample, sphere, write_case
+
+from rtcheck.cli import main
+
+PEAK, SIGMA = 82.4, 15.57
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    g = grid((-40.0, -40.0, -40.0), (40.0, 40.0, 40.0), 1.0)
+    p = plan("P1", 5, [("PTV1", 50.0, 1)])
+    values = sample(g, gaussian((0.0, 0.0, 0.0), PEAK, SIGMA))
+    rois = [
+        sphere(1, "PTV1", "PTV", (0.0, 0.0, 0.0), 10.0),
+        cylinder(2, "SpinalCord", "ORGAN", 0.0, 30.0, 5.0, -30.0, 30.0),
+        cylinder(3, "Outside", "ORGAN", 0.0, 0.0, 5.0, 30.0, 60.0),
+    ]
+    return write_case(case(rois, [dose(g, values, p)], [p]), tmp_path_factory.mktemp("dvh") / "c")
+
+
+def _json(args: list[str], capsys: pytest.CaptureFixture) -> dict:
+    assert main(["dvh", *args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_contract(folder: Path, capsys: pytest.CaptureFixture) -> None:
+    doc = _json(
+        [str(folder), "--metric", "D95%[Gy]", "--metric", "V100%[%]", "--prescription", "50"],
+        capsys,
+    )
+    assert set(doc) == {"structures", "dose", "findings"}
+    names = [s["name"] for s in doc["structures"]]
+    assert names == ["PTV1", "SpinalCord", "Outside"]
+    keys = {
+        "name",
+        "roi_number",
+        "type",
+        "volume_cc",
+        "min_gy",
+        "mean_gy",
+        "max_gy",
+        "metrics",
+        "dvh",
+        "findings",
+    }
+    for s in doc["structures"]:
+        assert keys <= set(s)
+        assert set(s["dvh"]) == {"dose_gy", "volume_cc"}
+        assert set(s["metrics"]) == {"D95%[Gy]", "V100%[%]"}
+    ptv = doc["structures"][0]
+    assert ptv["roi_number"] == 1 and ptv["type"] == "PTV"
+    assert ptv["volume_cc"] == pytest.approx(4 / 3 * math.pi, rel=0.01)
+    # analytic: the highest dose is the peak; the lowest is at the rim of the end slabs
+    # (the last contour, r^2 = 100 - 9.5^2, extruded half a spacing to z = 10)
+    assert ptv["max_gy"] == pytest.approx(PEAK, rel=1e-3)
+    far = 100.0 + (100.0 - 9.5**2)
+    assert ptv["min_gy"] == pytest.approx(PEAK * math.exp(-far / SIGMA**2), rel=0.01)
+    assert ptv["metrics"]["V100%[%]"] == pytest.approx(100.0)
+    curve = ptv["dvh"]
+    assert curve["volume_cc"][0] == pytest.approx(ptv["volume_cc"], rel=1e-3)
+    assert all(a >= b for a, b in zip(curve["volume_cc"], curve["volume_cc"][1:], strict=False))
+    assert doc["dose"]["max_gy"] == pytest.approx(PEAK, rel=1e-3)
+
+
+def test_metric_that_cannot_be_computed_is_null_with_a_finding(
+    folder: Path, capsys: pytest.CaptureFixture
+) -> None:
+    doc = _json(
+        [
+            str(folder),
+            "--structure",
+            "SpinalCord",
+            "--metric",
+            "D95%[%]",
+            "--metric",
+            "D5000cc[Gy]",
+        ],
+        capsys,
+    )
+    (cord,) = doc["structures"]
+    assert cord["metrics"] == {"D95%[%]": None, "D5000cc[Gy]": None}
+    codes = [f["code"] for f in cord["findings"]]
+    assert codes.count("metric.not_computable") == 2
+
+
+def test_partly_outside_structure_is_reported(folder: Path, capsys: pytest.CaptureFixture) -> None:
+    doc = _json([str(folder), "--structure", "Outside"], capsys)
+    (s,) = doc["structures"]
+    assert s["outside_volume_cc"] > 0
+    assert any(f["code"] == "dose.partial_coverage" for f in s["findings"])
+
+
+def test_csv_and_table(folder: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["dvh", str(folder), "--metric", "Max[Gy]", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["name"] for r in rows] == ["PTV1", "SpinalCord", "Outside"]
+    assert float(rows[0]["Max[Gy]"]) == pytest.approx(float(rows[0]["max_gy"]))
+    assert main(["dvh", str(folder), "--structure", "spinal cord"]) == 0
+    assert "SpinalCord" in capsys.readouterr().out
+
+
+def test_explicit_files_and_bad_options(folder: Path, capsys: pytest.CaptureFixture) -> None:
+    doc = _json(
+        ["--rtstruct", str(folder / "RS.dcm"), "--rtdose", str(folder / "RD.0.dcm")], capsys
+    )
+    assert len(doc["structures"]) == 3
+    assert main(["dvh", str(folder), "--metric", "D95"]) == 2
+    assert main(["dvh", str(folder), "--structure", "Kidney"]) == 2
+    assert main(["dvh", "--rtstruct", str(folder / "RS.dcm")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("rtcheck: ") for line in err)
+
+
+def test_folder_with_only_structures_and_dose(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    only = tmp_path / "only"
+    only.mkdir()
+    for name in ("RS.dcm", "RD.0.dcm"):
+        (only / name).write_bytes((folder / name).read_bytes())
+    doc = _json([str(only), "--structure", "PTV1"], capsys)
+    assert doc["structures"][0]["max_gy"] == pytest.approx(PEAK, rel=1e-3)
+
+
+def test_pydicom_rt_test_files(capsys: pytest.CaptureFixture) -> None:
+    rs = pydicom.data.get_testdata_file("rtstruct.dcm")
+    rd = pydicom.data.get_testdata_file("rtdose.dcm")
+    # the dose is RELATIVE: without the scale it is a clear error, not a guess
+    assert main(["dvh", "--rtstruct", rs, "--rtdose", rd]) == 2
+    assert "RELATIVE" in capsys.readouterr().err
+    doc = _json(
+        [
+            "--rtstruct",
+            rs,
+            "--rtdose",
+            rd,
+            "--relative-prescription-gy",
+            "1",
+            "--metric",
+            "Max[Gy]",
+        ],
+        capsys,
+    )
+    codes = {f["code"] for f in doc["findings"]}
+    assert {"link.patient_mismatch", "link.frame_mismatch"} <= codes
+    body = next(s for s in doc["structures"] if s["type"] == "EXTERNAL")
+    assert body["volume_cc"] > 0 and body["max_gy"] is None  # the files do not overlap
+    assert body["metrics"]["Max[Gy]"] is None
+    assert any(f["code"] == "dose.partial_coverage" for f in body["findings"])
