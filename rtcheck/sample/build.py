@@ -229,9 +229,36 @@ def _expected(
         out["composite_eqd2"] = [
             dict(row, roi=names[row["structure"]]) for row in truth["composite"]
         ]
+    if "hytec" in truth:
+        hytec = [dict(row, roi=names.get(row["structure"])) for row in truth["hytec"]]
+        out["protocols"] = _multi_designs(case, hytec)
     out["structure_volumes_cc"] = {names.get(k, k): v for k, v in truth["volumes"].items()}
     out["method"] = _METHOD
     return out
+
+
+def _multi_designs(case: CaseSpec, hytec: list[dict]) -> dict:
+    """Designed outcomes of ``rtcheck check`` on a multi-plan case with mixed fractionation."""
+    counts = sorted({p.fractions for p in case.plans})
+    mixed = "plans have different numbers of fractions (" + ", ".join(map(str, counts)) + ")"
+    statuses = {row["expected"] for row in hytec}
+    verdict = "fail" if "fail" in statuses else "incomplete"
+    return {
+        "hytec-cord-eqd2": {
+            "expected_verdict": verdict,
+            "dose": "EQD2 sum: each plan converted voxel-wise with its own dose per fraction",
+            "constraints": hytec,
+        },
+        "tg101": {
+            "expected_verdict": "incomplete",
+            "organ_rows": "not_evaluated",
+            "organ_reason": mixed,
+            "tables_missing": [n for n in counts if n not in (1, 3, 5)],
+            "design": "TG-101 limits are physical doses for 1, 3 or 5 fractions: with mixed "
+            "fractionation none of them applies to the sum (no silent conversion); each "
+            "lesion is still evaluated on its own plan",
+        },
+    }
 
 
 def _names(info: tuple[str, str, int]) -> dict:
@@ -283,6 +310,7 @@ def _truth(
         truth["constraints"] = exp.constraint_rows(names, samples, plans[0])
     if len(plans) > 1:
         truth["composite"] = exp.composite_rows(plans, names, samples)
+        truth["hytec"] = exp.composite_constraint_rows(plans, names, samples)
     return truth
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtcheck.model import GridGeometry, Patient
-from rtcheck.sample.anatomy import ORGANS
+from rtcheck.sample.anatomy import BODY_A, BODY_B, ORGANS, PLANE_SPACING_MM, Z_MAX
 from rtcheck.sample.dose import (
     CONVENTIONAL,
     SBRT,
@@ -141,23 +141,17 @@ def roi_table(case: CaseSpec) -> tuple[RoiSpec, ...]:
     return tuple(rois)
 
 
-def lesion_box(lesion: Lesion, margin: float, spacing: float, shift: float) -> GridGeometry:
-    """A grid around a lesion's PTV (``margin`` mm beyond it), origin shifted off the planes."""
-    c = np.asarray(lesion.ptv.centre)
-    half = _half_extent(lesion) + margin
-    lo = tuple(float(v) for v in np.round(c - half + shift, 2))
-    hi = tuple(float(v) for v in c + half)
-    return axial_grid(lo, hi, (spacing, spacing, spacing))  # type: ignore[arg-type]
+def body_box(spacing: tuple[float, float, float], shift: float) -> GridGeometry:
+    """A grid over the body contour's bounding box, as a TPS sets it (dose grid = External box).
 
-
-def _half_extent(lesion: Lesion) -> np.ndarray:
-    ptv = lesion.ptv
-    if isinstance(ptv, Ball):
-        return np.full(3, ptv.r)
-    if isinstance(ptv, Cylinder):
-        return np.array([ptv.r, ptv.r, 0.5 * (ptv.z1 - ptv.z0)])
-    a, b = np.asarray(ptv.a), np.asarray(ptv.b)
-    return np.abs(a - b) / 2 + ptv.r
+    Voxel centres start ``shift`` mm (``-1 < shift <= 0``) beyond the box corner and reach past
+    the far side, so every structure (slab end caps included: contours +-1.5 mm beyond the end
+    planes) lies inside the voxel-centre box; different shifts give different origins.
+    """
+    half = np.array([BODY_A, BODY_B, Z_MAX + 0.5 * PLANE_SPACING_MM])
+    lo = tuple(float(v) for v in np.round(-half - 1.0 + shift, 2))
+    hi = tuple(float(v) for v in half + 1.0)
+    return axial_grid(lo, hi, spacing)  # type: ignore[arg-type]
 
 
 #: Full-body dose grid of the single-plan cases: 3 mm, voxel centres off the contour planes.
@@ -216,10 +210,15 @@ def case_specs() -> dict[str, CaseSpec]:
 
 
 def _multi_plans() -> tuple[PlanSpec, ...]:
-    t8_grid = lesion_box(T8_3FX, 50.0, 2.5, 0.7)
-    rul_grid = lesion_box(RUL, 60.0, 3.0, -1.1)
-    hilum_grid = lesion_box(HILUM, 60.0, 3.0, 0.4)
-    box = lesion_box(MEDIAST, 50.0, 4.0, 0.0)
+    # Every grid covers the whole body contour (a real TPS computes dose over the External
+    # box), each with its own spacing and origin: T8 2.5 x 2.5 x 5 mm, RUL 3.5 mm, HILUM
+    # 3 x 3 x 3.25 mm (three per-beam files), MEDIAST 5 mm (conventional, 32-bit). Spacings
+    # are chosen so the stored grids reproduce the formula within the stated tolerances
+    # (SBRT V100% is the most sensitive) and sample_dicom stays below 18 MB.
+    t8_grid = body_box((2.5, 2.5, 5.0), -0.3)
+    rul_grid = body_box((3.5, 3.5, 3.5), -0.9)
+    hilum_grid = body_box((3.0, 3.0, 3.25), -0.6)
+    box = body_box((5.0, 5.0, 5.0), 0.0)
     # Frames from head to feet (negative GridFrameOffsetVector): origin at the top plane.
     nz = box.shape[0]
     top = (box.origin[0], box.origin[1], box.origin[2] + (nz - 1) * box.spacing[2])

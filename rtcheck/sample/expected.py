@@ -79,6 +79,13 @@ COMPOSITE_EQD2 = (
     ("Lungs", "Mean[Gy]", 3.0),
 )
 
+#: ``constraints/hytec-cord-eqd2.yaml`` (constraints.md section 7, S7): (structure, metric,
+#: comparator, limit, source, alpha/beta). The sample has no SpinalCanal (thecal sac) ROI.
+HYTEC_EQD2 = (
+    ("SpinalCanal", "Max[EQD2Gy(a/b=2)]", "<=", 70.0, "S7", 2.0),
+    ("SpinalCord", "Max[EQD2Gy(a/b=2)]", "<=", 70.0, "S7", 2.0),
+)
+
 Fn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -260,6 +267,35 @@ def eqd2(dose: np.ndarray, fractions: int, alpha_beta: float) -> np.ndarray:
     return dose * (dose / fractions + alpha_beta) / (2.0 + alpha_beta)
 
 
+def _composite_values(
+    plans: Sequence[PlanDose],
+    metric: str,
+    ab: float,
+    s: Samples,
+    step: float,
+    parts: tuple[list[np.ndarray], list[np.ndarray]],
+) -> tuple[float, float]:
+    """``(value, value_grid)`` of an EQD2 sum over every plan (each with its own fractions)."""
+    a_parts, g_parts = parts
+
+    def analytic(p: np.ndarray) -> np.ndarray:
+        return sum(eqd2(pl.analytic(p), pl.fractions, ab) for pl in plans)
+
+    def gridded(p: np.ndarray) -> np.ndarray:
+        return sum(eqd2(pl.gridded(p), pl.fractions, ab) for pl in plans)
+
+    va = sum(eqd2(d, pl.fractions, ab) for d, pl in zip(a_parts, plans, strict=True))
+    vg = sum(eqd2(d, pl.fractions, ab) for d, pl in zip(g_parts, plans, strict=True))
+    return (
+        evaluate(metric, s, analytic, step, values=va),
+        evaluate(metric, s, gridded, step, values=vg),
+    )
+
+
+def _plan_parts(plans: Sequence[PlanDose], s: Samples) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    return [pl.analytic(s.points) for pl in plans], [pl.gridded(s.points) for pl in plans]
+
+
 def composite_rows(
     plans: Sequence[PlanDose],
     roi_names: dict[str, str],
@@ -271,22 +307,8 @@ def composite_rows(
     for structure, metric, ab in COMPOSITE_EQD2:
         s, step = samples[structure]
         if structure not in per_plan:
-            per_plan[structure] = (
-                [pl.analytic(s.points) for pl in plans],
-                [pl.gridded(s.points) for pl in plans],
-            )
-        a_parts, g_parts = per_plan[structure]
-
-        def analytic(p: np.ndarray, ab: float = ab) -> np.ndarray:
-            return sum(eqd2(pl.analytic(p), pl.fractions, ab) for pl in plans)
-
-        def gridded(p: np.ndarray, ab: float = ab) -> np.ndarray:
-            return sum(eqd2(pl.gridded(p), pl.fractions, ab) for pl in plans)
-
-        va = sum(eqd2(d, pl.fractions, ab) for d, pl in zip(a_parts, plans, strict=True))
-        vg = sum(eqd2(d, pl.fractions, ab) for d, pl in zip(g_parts, plans, strict=True))
-        value = evaluate(metric, s, analytic, step, values=va)
-        grid_value = evaluate(metric, s, gridded, step, values=vg)
+            per_plan[structure] = _plan_parts(plans, s)
+        value, grid_value = _composite_values(plans, metric, ab, s, step, per_plan[structure])
         tol = _r(max(1.0, 0.04 * value), 2)
         _agree(f"composite {structure} {metric}", value, grid_value, tol)
         rows.append(
@@ -301,6 +323,47 @@ def composite_rows(
                 "tolerance": tol,
             }
         )
+    return rows
+
+
+def composite_constraint_rows(
+    plans: Sequence[PlanDose],
+    roi_names: dict[str, str],
+    samples: dict[str, tuple[Samples, float]],
+) -> list[dict]:
+    """Expected results of the shipped EQD2 protocol (``hytec-cord-eqd2``) on a multi-plan
+    case: every plan converted voxel-wise with its own fractions, then summed."""
+    rows = []
+    for structure, metric, comparator, limit, source, ab in HYTEC_EQD2:
+        row: dict = {
+            "structure": structure,
+            "metric": metric,
+            "comparator": comparator,
+            "limit": limit,
+            "source": source,
+            "alpha_beta": ab,
+        }
+        if structure not in samples:
+            row["roi"] = None
+            row["expected"] = "not_evaluated"
+            row["reason"] = "required structure not contoured in the sample"
+            rows.append(row)
+            continue
+        s, step = samples[structure]
+        plain = metric.split("[")[0] + "[Gy]"  # the EQD2 sum is computed by this module
+        value, grid_value = _composite_values(plans, plain, ab, s, step, _plan_parts(plans, s))
+        _check_design(structure, metric, value, grid_value, limit, comparator)
+        tol = _r(max(1.0, 0.04 * value), 2)
+        _agree(f"composite {structure} {metric}", value, grid_value, tol)
+        row.update(
+            roi=roi_names[structure],
+            expected="pass" if _passes(value, comparator, limit) else "fail",
+            value=_r(value),
+            value_grid=_r(grid_value),
+            tolerance=tol,
+            margin_percent=_r(100 * (value - limit) / limit, 1),
+        )
+        rows.append(row)
     return rows
 
 

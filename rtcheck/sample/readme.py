@@ -32,6 +32,13 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
+def _spacing(spacing: list[float]) -> str:
+    """``3`` for an isotropic grid, ``2.5 x 2.5 x 5`` otherwise."""
+    if len(set(spacing)) == 1:
+        return _fmt(spacing[0])
+    return " x ".join(_fmt(v) for v in spacing)
+
+
 def _case_files(spec: CaseSpec, result: dict) -> str:
     files = ["`RS.dcm` (RT Structure Set)"]
     if spec.with_ct:
@@ -40,7 +47,7 @@ def _case_files(spec: CaseSpec, result: dict) -> str:
         doses = ", ".join(f"`{f}`" for f in p["dose_files"])
         files.append(
             f"`{p['plan_file']}` {p['label']} ({p['fractions']} fx) with {doses} "
-            f"({p['dose_summation']}, {p['dose_bits']}-bit, {_fmt(p['grid']['spacing_mm'][0])} mm)"
+            f"({p['dose_summation']}, {p['dose_bits']}-bit, {_spacing(p['grid']['spacing_mm'])} mm)"
         )
     files.append("`expected.json`")
     return "\n".join(f"* {f}" for f in files)
@@ -88,6 +95,34 @@ def _composite(result: dict) -> str:
     return _table(["structure", "metric", "alpha/beta [Gy]", "EQD2 sum [Gy]"], rows)
 
 
+def _multi_designs(result: dict) -> str:
+    hytec = result["protocols"]["hytec-cord-eqd2"]
+    tg101 = result["protocols"]["tg101"]
+    rows = [
+        [
+            r["structure"],
+            r["roi"] or "(not in the sample)",
+            f"{r['metric']} {r['comparator']} {_fmt(r['limit'])}",
+            _fmt(r["value"]) if "value" in r else "-",
+            f"**{r['expected'].upper()}**" if r["expected"] != "pass" else "pass",
+        ]
+        for r in hytec["constraints"]
+    ]
+    table = _table(["TG-263", "clinic name", "limit (S7)", "expected value", "status"], rows)
+    missing = ", ".join(str(n) for n in tg101["tables_missing"])
+    return (
+        "### Designed outcomes of `rtcheck check sample_dicom/oligo_multi`\n\n"
+        f"`--protocol hytec-cord-eqd2`: verdict **{hytec['expected_verdict'].upper()}**; the "
+        "cumulative cord maximum in EQD2 (alpha/beta 2 Gy) over the four plans exceeds the "
+        "HyTEC re-irradiation factor (70 Gy); the thecal sac (SpinalCanal) row is not "
+        "evaluated because the sample has no such contour.\n\n" + table + "\n\n"
+        f"`--protocol tg101`: verdict **{tg101['expected_verdict'].upper()}**: every organ row "
+        f"on a structure of the sample is not evaluated ({tg101['organ_reason']}: no silent "
+        f"conversion of physical limits) and the protocol has no table for {missing} "
+        "fractions; each lesion is still evaluated on its own plan.\n"
+    )
+
+
 def render_readme(specs: dict[str, CaseSpec], results: dict[str, dict]) -> str:
     """The README text for all cases."""
     single, clinic, multi = (results[n] for n in specs)
@@ -108,13 +143,15 @@ def render_readme(specs: dict[str, CaseSpec], results: dict[str, dict]) -> str:
     parts.append(
         "## `oligo_multi`: composite EQD2 (for summation tests)\n\n"
         "Fractionations differ (3, 5, 8, 30 fx), so only an EQD2/BED composite is meaningful. "
-        "Each plan's dose is converted voxel-wise with its own fractions, then summed; a plan "
-        "contributes 0 Gy outside its grid. The HILUM plan is exported only as three BEAM "
-        "doses (no PLAN dose): their sum is the plan dose (each file quantised separately). "
-        "The MEDIAST dose is 32-bit with frames ordered head to feet (negative "
-        "GridFrameOffsetVector).\n"
+        "Each plan's dose is converted voxel-wise with its own fractions, then summed. Every "
+        "plan's dose grid covers the whole body contour (as a TPS computes dose over the "
+        "External's box), each with its own spacing and origin. The HILUM plan is exported "
+        "only as three BEAM doses (no PLAN dose): their sum is the plan dose (each file "
+        "quantised separately). The MEDIAST dose is 32-bit with frames ordered head to feet "
+        "(negative GridFrameOffsetVector).\n"
     )
     parts.append(_composite(multi) + "\n")
+    parts.append(_multi_designs(multi) + "\n")
     parts.append(
         "The RT Structure Sets of the cases without CT reference the planning CT series "
         "(UIDs) that was not exported, as clinical exports often do.\n"
