@@ -1,0 +1,374 @@
+"""DICOM receiver: a C-STORE SCP that checks each case once it is complete and quiet.
+
+Objects (CT, RT Structure Set, RT Plan, RT Ion Plan, RT Dose) are written atomically to
+``RESULTS/store/<StudyInstanceUID>/<MODALITY>_<SOPInstanceUID>.dcm``. A study that has been
+quiet for ``quiet_seconds`` is searched for cases (structures with a linked dose); each case
+is checked like a batch case, in a worker process (reports under ``RESULTS/cases/``, rows in
+the database, an unchanged case is not recomputed), and the summaries in ``RESULTS`` are
+rewritten. A study without a complete case stays pending until more objects arrive.
+
+A malformed dataset is answered with a failure status and moved to ``RESULTS/rejected/``;
+aborted associations and errors while checking are logged; none of them stops the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rtcheck.batch.executors import mp_context
+from rtcheck.batch.jobs import DEFAULT_CHECKER, CaseJob, plan_jobs
+from rtcheck.batch.runner import RunRecorder, prepare_context, split_reusable, summary_meta
+from rtcheck.batch.summary import totals, write_summaries
+from rtcheck.batch.worker import JobOutcome, error_outcome, run_job
+from rtcheck.db import CaseRecord, ResultsDB, RunInfo
+from rtcheck.errors import ConfigError, InputError
+from rtcheck.io.dicom import sniff
+from rtcheck.io.discover import discover
+from rtcheck.report.atomic import atomic_write_bytes
+
+__all__ = ["STORAGE_CLASSES", "Receiver", "ServeOptions"]
+
+log = logging.getLogger("rtcheck.serve")
+
+#: Storage SOP classes accepted (name -> UID).
+STORAGE_CLASSES = {
+    "CT Image Storage": "1.2.840.10008.5.1.4.1.1.2",
+    "RT Dose Storage": "1.2.840.10008.5.1.4.1.1.481.2",
+    "RT Structure Set Storage": "1.2.840.10008.5.1.4.1.1.481.3",
+    "RT Plan Storage": "1.2.840.10008.5.1.4.1.1.481.5",
+    "RT Ion Plan Storage": "1.2.840.10008.5.1.4.1.1.481.8",
+}
+_MODALITIES = {"CT", "RTDOSE", "RTSTRUCT", "RTPLAN", "RTIONPLAN"}
+_VERIFICATION = "1.2.840.10008.1.1"
+_STATUS_OK = 0x0000
+_STATUS_CANNOT_UNDERSTAND = 0xC210
+_STATUS_OUT_OF_RESOURCES = 0xA700
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Receiver settings.
+
+    Attributes
+    ----------
+    host, port
+        Address to listen on (port 0: any free port; read :attr:`Receiver.port`).
+    ae_title
+        Our Application Entity title.
+    quiet_seconds
+        A study is checked once no object arrived for it for this long.
+    db
+        Database URL or SQLite path (None: ``RESULTS/results.sqlite``).
+    formats
+        Per-case report formats.
+    check
+        :class:`rtcheck.pipeline.CheckOptions` (None: defaults).
+    checker
+        ``"module:function"`` checking one case (tests only).
+    poll_seconds
+        How often pending studies are looked at.
+    isolate
+        Check cases in a separate worker process (default): a crash or a long computation
+        there cannot stall or kill the receiver. False checks in a thread of this process.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 11112
+    ae_title: str = "RTCHECK"
+    quiet_seconds: float = 10.0
+    db: str | None = None
+    formats: tuple[str, ...] = ("html", "json")
+    check: Any = None
+    checker: str = DEFAULT_CHECKER
+    poll_seconds: float = 0.5
+    isolate: bool = True
+
+
+def _safe(text: str) -> str:
+    return _SAFE.sub("_", text).strip("._")[:128] or "unknown"
+
+
+class Receiver:
+    """The C-STORE SCP and the thread that checks complete studies.
+
+    Parameters
+    ----------
+    protocol
+        Protocol id or YAML path (loaded and validated now).
+    out
+        Results folder (created).
+    options
+        :class:`ServeOptions`.
+    """
+
+    def __init__(
+        self, protocol: str, out: str | os.PathLike[str], options: ServeOptions | None = None
+    ) -> None:
+        self.options = options or ServeOptions()
+        if self.options.quiet_seconds < 0:
+            raise ConfigError("--quiet-seconds must not be negative")
+        self.out = Path(out).resolve()
+        self.store = self.out / "store"
+        for sub in ("store", "incoming", "rejected"):
+            (self.out / sub).mkdir(parents=True, exist_ok=True)
+        self.ctx = prepare_context(
+            self.store,
+            protocol,
+            self.out,
+            self.options.formats,
+            self.options.check,
+            self.options.checker,
+        )
+        self.db = ResultsDB.open(self.options.db or self.out / "results.sqlite")
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._pending: dict[str, float] = {}
+        self._records: dict[str, CaseRecord] = {}
+        self._stop = threading.Event()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._run_id: int | None = None
+        self._recorder: RunRecorder | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self.received = 0
+        self.rejected = 0
+
+    # -- life cycle ---------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The port actually listened on."""
+        if self._server is None:
+            return self.options.port
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Start listening and checking (returns at once)."""
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+
+        ae = AE(ae_title=self.options.ae_title)
+        for uid in STORAGE_CLASSES.values():
+            ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(_VERIFICATION)
+        ae.maximum_pdu_size = 0
+        handlers = [
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_ABORTED, self._on_abort),
+        ]
+        self._run_id = self.db.start_run(self._run_info())
+        self._recorder = RunRecorder(self.db, self._run_id, None)
+        try:
+            self._server = ae.start_server(
+                (self.options.host, self.options.port), block=False, evt_handlers=handlers
+            )
+        except OSError as exc:
+            self.db.finish_run(self._run_id, "failed", {}, None)
+            raise ConfigError(
+                f"cannot listen on {self.options.host}:{self.options.port}: {exc.strerror}"
+            ) from exc
+        if self.options.isolate:
+            self._pool = _new_pool()
+        self._thread = threading.Thread(target=self._monitor, name="rtcheck-checker", daemon=True)
+        self._thread.start()
+        log.info(
+            "listening on %s:%d as %s; results in %s",
+            self.options.host,
+            self.port,
+            self.options.ae_title,
+            self.out,
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop listening, finish the check in progress (up to ``timeout`` s), close the run."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+        self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        if self._run_id is not None:
+            self.db.finish_run(self._run_id, "complete", totals(self.records), None)
+            self._run_id = None
+        self.db.close()
+
+    def serve_forever(self) -> None:
+        """Start, then block until interrupted (Ctrl-C), then stop cleanly."""
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            log.info("interrupted; stopping")
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Receiver:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def records(self) -> list[CaseRecord]:
+        """Latest record per case checked in this session."""
+        with self._lock:
+            return list(self._records.values())
+
+    def wait_for(self, n_cases: int, timeout: float) -> list[CaseRecord]:
+        """Block until ``n_cases`` cases were checked or ``timeout`` s passed; the records."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self._records) < n_cases and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(min(left, 0.5))
+            return list(self._records.values())
+
+    def _run_info(self) -> RunInfo:
+        return RunInfo(
+            kind="serve",
+            root=self.ctx.root,
+            out_dir=self.ctx.out_dir,
+            protocol_id=self.ctx.protocol_id,
+            protocol_version=self.ctx.protocol_version,
+            protocol_sha256=self.ctx.protocol_sha256,
+            rtcheck_version=self.ctx.rtcheck_version,
+            options={
+                "ae_title": self.options.ae_title,
+                "quiet_seconds": self.options.quiet_seconds,
+                "formats": list(self.ctx.formats),
+            },
+            executor=f"receiver {self.options.ae_title}@{self.options.host}",
+        )
+
+    # -- receiving ----------------------------------------------------------------------
+    def _on_abort(self, event: Any) -> None:
+        log.warning("association with %s aborted", _peer(event))
+
+    def _on_store(self, event: Any) -> int:
+        """C-STORE handler: never raises (pynetdicom would abort the association)."""
+        try:
+            return self._store(event)
+        except Exception as exc:  # keep serving whatever happens to one object
+            log.error("could not store an object from %s: %s", _peer(event), exc)
+            return _STATUS_OUT_OF_RESOURCES
+
+    def _store(self, event: Any) -> int:
+        tmp = self.out / "incoming" / f"{secrets.token_hex(8)}.dcm"
+        atomic_write_bytes(tmp, event.encoded_dataset())
+        try:
+            header = sniff(str(tmp))
+            problem = None if header is not None else "not a DICOM dataset"
+        except InputError as exc:
+            header, problem = None, exc.message
+        if header is not None and header.problem:
+            problem = header.problem
+        elif header is not None and header.modality not in _MODALITIES:
+            problem = f"modality {header.modality} is not accepted"
+        if header is None or problem is not None:
+            return self._reject(tmp, event, problem or "unreadable")
+        study = _safe(header.study_instance_uid or "no-study")
+        folder = self.store / study
+        folder.mkdir(exist_ok=True)
+        name = f"{header.modality}_{_safe(header.sop_instance_uid or tmp.stem)}.dcm"
+        os.replace(tmp, folder / name)
+        with self._changed:
+            self._pending[study] = time.monotonic()
+            self.received += 1
+        log.info("stored %s %s from %s", header.modality, name, _peer(event))
+        return _STATUS_OK
+
+    def _reject(self, tmp: Path, event: Any, problem: str) -> int:
+        dest = self.out / "rejected" / tmp.name
+        os.replace(tmp, dest)
+        with self._lock:
+            self.rejected += 1
+        log.warning("rejected a dataset from %s: %s (kept as %s)", _peer(event), problem, dest)
+        return _STATUS_CANNOT_UNDERSTAND
+
+    # -- checking -----------------------------------------------------------------------
+    def _due(self) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            due = [s for s, t in self._pending.items() if now - t >= self.options.quiet_seconds]
+            for s in due:
+                del self._pending[s]
+        return sorted(due)
+
+    def _monitor(self) -> None:
+        while not self._stop.is_set():
+            for study in self._due():
+                if self._stop.is_set():
+                    return
+                try:
+                    self._check_study(study)
+                except Exception as exc:  # log and keep serving
+                    log.exception("checking study %s failed: %s", study, exc)
+            self._stop.wait(self.options.poll_seconds)
+
+    def _check_study(self, study: str) -> None:
+        found = discover(self.store / study)
+        jobs = [j for j in plan_jobs(found, self.ctx) if j.ref is not None]
+        if not jobs:
+            log.info("study %s has no complete case yet (structures + linked dose)", study)
+            return
+        if self._recorder is None:
+            raise RuntimeError("receiver not started")
+        reuse, todo = split_reusable(self.db, jobs, self.ctx, True)
+        for case_id, record in reuse:
+            self._recorder.reused(case_id, record)
+            self._done(record, "unchanged")
+        for job in todo:
+            outcome = self._run(job)
+            self._recorder.computed(outcome)
+            self._done(outcome.record, "checked")
+        write_summaries(self.out, self.records, summary_meta(self.ctx, None))
+
+    def _run(self, job: CaseJob) -> JobOutcome:
+        """Check one case, in the worker process when isolating (a new one if it died)."""
+        if self._pool is None:
+            return run_job(job, self.ctx)
+        try:
+            return self._pool.submit(run_job, job, self.ctx).result()
+        except BrokenProcessPool:
+            self._pool = _new_pool()
+            return error_outcome(
+                job, self.ctx, "worker", "the checking process died (out of memory or a crash)"
+            )
+
+    def _done(self, record: CaseRecord, how: str) -> None:
+        with self._changed:
+            self._records[record.key] = record
+            self._changed.notify_all()
+        detail = f": {record.error}" if record.error else ""
+        log.info("%s %s: %s%s", how, record.label, record.verdict.upper(), detail)
+
+
+def _new_pool() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=1, mp_context=mp_context())
+
+
+def _peer(event: Any) -> str:
+    try:
+        assoc = event.assoc
+        return f"{assoc.requestor.ae_title}@{assoc.requestor.address}"
+    except AttributeError:
+        return "peer"
