@@ -5,7 +5,9 @@ Objects (CT, RT Structure Set, RT Plan, RT Ion Plan, RT Dose) are written atomic
 quiet for ``quiet_seconds`` is searched for cases (structures with a linked dose); each case
 is checked like a batch case, in a worker process (reports under ``RESULTS/cases/``, rows in
 the database, an unchanged case is not recomputed), and the summaries in ``RESULTS`` are
-rewritten. A study without a complete case stays pending until more objects arrive.
+rewritten. A study without a complete case stays pending until more objects arrive. A file of
+the study that cannot be used (unreadable, or an RT object linked to no case) is an ERROR
+finding of the study's only case, or an ``error`` entry when the study holds several.
 
 A malformed dataset is answered with a failure status and moved to ``RESULTS/rejected/``;
 aborted associations and errors while checking are logged; none of them stops the server.
@@ -29,7 +31,7 @@ from rtcheck.batch.executors import mp_context
 from rtcheck.batch.jobs import DEFAULT_CHECKER, CaseJob, plan_jobs
 from rtcheck.batch.runner import RunRecorder, prepare_context, split_reusable, summary_meta
 from rtcheck.batch.summary import totals, write_summaries
-from rtcheck.batch.worker import JobOutcome, error_outcome, run_job
+from rtcheck.batch.worker import JobOutcome, error_outcome, file_error_outcome, run_job
 from rtcheck.db import CaseRecord, ResultsDB, RunInfo
 from rtcheck.errors import ConfigError, InputError
 from rtcheck.io.dicom import sniff
@@ -325,22 +327,37 @@ class Receiver:
             self._stop.wait(self.options.poll_seconds)
 
     def _check_study(self, study: str) -> None:
+        """Check the cases of a quiet study and record its files that could not be used.
+
+        As in a batch, an unreadable file or an RT object linked to no case is an ERROR
+        finding of the study's case when the study holds exactly one (it may be that case's
+        other dose), else an ``error`` entry (database row and summaries). Nothing is recorded
+        while the study holds no complete case: the missing objects may still arrive.
+        """
         found = discover(self.store / study)
-        jobs = [j for j in plan_jobs(found, self.ctx) if j.ref is not None]
-        if not jobs:
+        jobs = plan_jobs(found, self.ctx)
+        if not any(j.ref is not None for j in jobs):
             log.info("study %s has no complete case yet (structures + linked dose)", study)
             return
         if self._recorder is None:
             raise RuntimeError("receiver not started")
+        self._forget_file_errors(study)
         reuse, todo = split_reusable(self.db, jobs, self.ctx, True)
         for case_id, record in reuse:
             self._recorder.reused(case_id, record)
             self._done(record, "unchanged")
         for job in todo:
-            outcome = self._run(job)
+            outcome = file_error_outcome(job, self.ctx) if job.ref is None else self._run(job)
             self._recorder.computed(outcome)
-            self._done(outcome.record, "checked")
+            self._done(outcome.record, "checked" if job.ref is not None else "file")
         write_summaries(self.out, self.records, summary_meta(self.ctx, None))
+
+    def _forget_file_errors(self, study: str) -> None:
+        """Drop this session's file entries of ``study``: the new check says what still holds."""
+        prefix = f"file:{study}/"
+        with self._lock:
+            for key in [k for k in self._records if k.startswith(prefix)]:
+                del self._records[key]
 
     def _run(self, job: CaseJob) -> JobOutcome:
         """Check one case, in the worker process when isolating (a new one if it died)."""
@@ -359,7 +376,8 @@ class Receiver:
             self._records[record.key] = record
             self._changed.notify_all()
         detail = f": {record.error}" if record.error else ""
-        log.info("%s %s: %s%s", how, record.label, record.verdict.upper(), detail)
+        level = logging.WARNING if record.verdict == "error" else logging.INFO
+        log.log(level, "%s %s: %s%s", how, record.label, record.verdict.upper(), detail)
 
 
 def _new_pool() -> ProcessPoolExecutor:

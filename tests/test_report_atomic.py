@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,64 @@ def test_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RtcheckError, match="folder"):
         write_report(fail_result(), folder)
     assert folder.is_dir()
+
+
+# ----------------------------------------------------------------------------- special files
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _char_device(path: Path) -> Path:
+    """A character device node (major 1, minor 3: like /dev/null) inside ``tmp_path``."""
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating device nodes needs CAP_MKNOD")
+    return path
+
+
+def _assert_refused(target: Path, shown: Path, kind: str) -> None:
+    before = os.lstat(shown)
+    with pytest.raises(RtcheckError) as info:
+        write_report(fail_result(), shown)
+    text = str(info.value)
+    assert text.startswith(f"{shown}: ") and "\n" not in text
+    assert kind in text and "not a regular file" in text
+    after = os.lstat(shown)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert stat.S_IFMT(os.stat(target).st_mode) != stat.S_IFREG
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".rtcheck-tmp")]
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"), [(_fifo, "named pipe"), (_char_device, "character device")]
+)
+def test_special_file_is_not_replaced(tmp_path: Path, make, kind: str) -> None:
+    target = make(tmp_path / "r.json")
+    _assert_refused(target, target, kind)
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [(_fifo, "named pipe"), (lambda p: (p.mkdir(), p)[1], "folder")],
+)
+def test_symlink_to_special_file_is_refused(tmp_path: Path, make, kind: str) -> None:
+    real = make(tmp_path / "special")
+    link = tmp_path / "r.json"
+    link.symlink_to(real)
+    _assert_refused(real, link, kind)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+
+
+def test_symlink_to_regular_file_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "keep").mkdir()
+    real = tmp_path / "keep" / "latest.json"
+    real.write_bytes(b"old")
+    link = tmp_path / "r.json"
+    link.symlink_to(real)
+    atomic_write_bytes(link, b"new content")
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_bytes() == b"new content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "r.json"]
+    assert [p.name for p in (tmp_path / "keep").iterdir()] == ["latest.json"]

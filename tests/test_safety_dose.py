@@ -148,11 +148,6 @@ def _negative_block(files) -> None:
     edit(files.rtdose, lambda ds: setattr(ds, "DoseGridScaling", f"{scale / k:.6e}"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: negative dose values are accepted silently (rtcheck.io.dose._scaled): a "
-    "signed PixelRepresentation turns the 40 Gy cord hot spot negative and the plan PASSES",
-)
 @pytest.mark.parametrize("mutation", [_signed_flag, _negative_block], ids=["sign-flag", "block"])
 def test_negative_dose_is_never_silent(tmp_path, base, tg101, mutation):
     try:
@@ -212,12 +207,6 @@ def test_unreadable_beam_dose_is_not_a_pass(tmp_path, base, tg101):
     assert r.verdict != "pass"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: no plausibility check of the dose against the prescription (rtcheck.pipeline "
-    "/ rtcheck.targets): an all-zero dose, a dose per fraction labelled PLAN, or Gy values "
-    "labelled CGY all PASS TG-101 although the PTV gets 0-20 % of its 40 Gy",
-)
 @pytest.mark.parametrize(
     ("changes", "mutation"),
     [
@@ -230,6 +219,8 @@ def test_unreadable_beam_dose_is_not_a_pass(tmp_path, base, tg101):
 def test_implausibly_low_dose_is_not_a_pass(tmp_path, base, tg101, changes, mutation):
     r = check_spec(base.but(**changes), tmp_path, tg101, mutate=mutation)
     assert r.verdict != "pass"
+    errors = [f for f in r.findings if f.severity == "error" and f.code.startswith("dose.")]
+    assert errors and r.verdict == "incomplete"
 
 
 # ----------------------------------------------------------------------------- fractions
@@ -290,15 +281,30 @@ def test_nonpositive_fraction_option_is_refused(bad):
         CheckOptions(fractions=bad)
 
 
-def test_fraction_option_disagreeing_with_plan_is_warned(tmp_path, base, tg101):
-    """--fractions 3 on a 5-fraction plan: the 3 fx table is used, and a WARNING says so."""
+def test_fraction_option_disagreeing_with_plan_is_not_a_pass(tmp_path, base, tg101):
+    """--fractions 3 on a 5-fraction plan: the 3 fx table is shown, an ERROR blocks the pass."""
     r = check_spec(base, tmp_path, tg101, CheckOptions(fractions=3))
     f = next(f for f in r.findings if f.code == "fractions.overridden")
-    assert f.severity == "warning"
-    assert "states 5" in f.message
+    assert f.severity == "error"
+    assert "--fractions 3" in f.message and "(5 fractions)" in f.message
+    assert "--fractions-override" in f.message
     assert r.plan.fractions == 3
     assert r.plan.fractions_source == "--fractions"
     assert all(c.id.endswith(".3fx") for c in rows(r, "SpinalCord"))
+    assert all(c.status == "pass" for c in r.constraints if c.status != "not_evaluated")
+    assert r.verdict == "incomplete" and r.exit_code == 3
+
+
+def test_fraction_option_disagreeing_with_plan_confirmed_is_warned(tmp_path, base, tg101):
+    """With --fractions-override the 3 fx table is used, a WARNING says so, the plan passes."""
+    r = check_spec(base, tmp_path, tg101, CheckOptions(fractions=3, fractions_override=True))
+    f = next(f for f in r.findings if f.code == "fractions.overridden")
+    assert f.severity == "warning"
+    assert "--fractions 3" in f.message and "(5 fractions)" in f.message
+    assert not [g for g in r.findings if g.severity == "error"]
+    assert r.plan.fractions == 3
+    assert all(c.id.endswith(".3fx") for c in rows(r, "SpinalCord"))
+    assert r.verdict == "pass"
 
 
 # ----------------------------------------------------------------------------- prescriptions

@@ -1,8 +1,13 @@
 """Discovery -> batch jobs: stable case keys, report folders and input fingerprints.
 
 A job is one case found by :func:`rtcheck.io.discover.discover`, or one file that could not
-be made into a case (unreadable DICOM, an RT object that links to nothing). The latter are
-recorded as ``error`` entries so that nothing under the batch root is silently dropped.
+be made into a case (unreadable DICOM, an RT object that links to nothing: the *orphans* of
+:func:`rtcheck.io.discover.orphan_findings`). An orphan inside the folder of exactly one case
+(:func:`rtcheck.io.discover.case_folder`) may be part of that case (another lesion's dose):
+it becomes an ERROR finding of the case, which then cannot pass. Any other orphan is recorded
+as an ``error`` entry, so that nothing under the batch root is silently dropped. WARNING
+findings of discovery (a non-DICOM ``*.dcm``, a named pipe) inside exactly one case's folder
+are attached to that case too, as ``rtcheck check`` does for a single folder.
 
 The fingerprint that decides whether a case can be reused is the SHA-256 of a canonical JSON
 document holding: the case key, every input file's path relative to the root and SHA-256, the
@@ -17,14 +22,16 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+import stat
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from rtcheck.errors import Finding
+from rtcheck.errors import Finding, Severity
 from rtcheck.io.common import sha256_file
-from rtcheck.io.discover import CaseRef, Discovery
+from rtcheck.io.discover import CaseRef, Discovery, case_folder, orphan_findings
 
 __all__ = [
     "DEFAULT_CHECKER",
@@ -32,6 +39,7 @@ __all__ = [
     "JobContext",
     "case_key",
     "fingerprint",
+    "job_files",
     "options_dict",
     "plan_jobs",
     "relative",
@@ -40,9 +48,6 @@ __all__ = [
 
 #: The function that checks one loaded case: ``(case, protocol, options) -> Result``.
 DEFAULT_CHECKER = "rtcheck.pipeline:check_case"
-
-#: Discovery findings that mean "this file is a case we could not build": recorded as errors.
-ERROR_FINDINGS = frozenset({"link.no_dose", "link.unlinked"})
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,10 @@ class CaseJob:
         See :func:`fingerprint`.
     error
         For file-level error entries: the one-line message.
+    extra_files
+        ``(path relative to the root, SHA-256)`` of files in the case's folder whose findings
+        were attached to the case (see module docstring); part of ``files`` and of the
+        fingerprint, so fixing or removing such a file recomputes the case.
     """
 
     key: str
@@ -121,6 +130,7 @@ class CaseJob:
     files: tuple[tuple[str, str], ...]
     fingerprint: str
     error: str | None = None
+    extra_files: tuple[tuple[str, str], ...] = ()
 
 
 def options_dict(options: Any) -> dict[str, Any]:
@@ -173,8 +183,13 @@ def case_key(ref: CaseRef, root: str) -> str:
 
 
 def _safe_hash(path: str) -> str:
-    """SHA-256 of a file, or a marker naming why it cannot be read (then the load fails)."""
+    """SHA-256 of a file, or a marker naming why it cannot be read (then the load fails).
+
+    Only regular files are opened: hashing a named pipe would block.
+    """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return "not-a-regular-file"
         return sha256_file(path)
     except OSError as exc:
         return f"unreadable:{exc.errno}"
@@ -186,43 +201,100 @@ def _hash_all(paths: Iterable[str], workers: int) -> dict[str, str]:
         return dict(zip(unique, pool.map(_safe_hash, unique), strict=True))
 
 
+@dataclass(frozen=True)
+class _Leftover:
+    """A discovery finding about a file that belongs to no case; ``row``: its error text."""
+
+    finding: Finding
+    row: str | None
+
+
+def _leftovers(found: Discovery) -> list[_Leftover]:
+    """Orphans (with the text of their error entry) and other non-INFO file findings."""
+    orphans = orphan_findings(found)
+    why = dict(found.unreadable)
+    out = [
+        _Leftover(f, f"file could not be read: {why[f.source]}" if f.source in why else f.message)
+        for f in orphans
+        if f.source
+    ]
+    out += [
+        _Leftover(f, None)
+        for f in found.findings
+        if f.source and f.severity is not Severity.INFO and f not in orphans
+    ]
+    return out
+
+
+def _inside(path: str, folder: str) -> bool:
+    full = os.path.abspath(path)
+    return os.path.commonpath([full, folder]) == folder
+
+
+def _attach(
+    cases: Sequence[CaseRef], leftovers: Sequence[_Leftover]
+) -> tuple[dict[int, list[Finding]], list[_Leftover]]:
+    """Findings per case index for leftovers in exactly one case's folder; the others."""
+    folders = [case_folder(ref) for ref in cases]
+    attached: dict[int, list[Finding]] = defaultdict(list)
+    rest = []
+    for item in leftovers:
+        source = item.finding.source or ""
+        owners = [i for i, folder in enumerate(folders) if _inside(source, folder)]
+        if len(owners) == 1:
+            attached[owners[0]].append(item.finding)
+        else:
+            rest.append(item)
+    return attached, rest
+
+
+def job_files(
+    case_files: Iterable[tuple[str, str]], extra_files: Iterable[tuple[str, str]]
+) -> tuple[tuple[str, str], ...]:
+    """The input files of a case job: its own files and the attached ones, sorted, unique."""
+    return tuple(sorted(set(case_files) | set(extra_files)))
+
+
 def plan_jobs(found: Discovery, ctx: JobContext, *, hash_workers: int = 4) -> list[CaseJob]:
     """One job per case and per file-level error of ``found``, in deterministic order.
 
     Input files are hashed here (in threads) so that unchanged cases can be skipped before
-    any worker starts.
+    any worker starts. Orphans and warnings inside exactly one case's folder are attached to
+    that case (module docstring).
     """
     root = ctx.root
     base = ctx.base()
+    leftovers = _leftovers(found)
+    attached, rest = _attach(found.cases, leftovers)
     digests = _hash_all(
         [f.path for ref in found.cases for f in ref.files]
-        + [p for p, _ in found.unreadable]
-        + [f.source for f in found.findings if f.code in ERROR_FINDINGS and f.source],
+        + [item.finding.source or "" for item in leftovers],
         hash_workers,
     )
     jobs: dict[str, CaseJob] = {}
-    for ref in found.cases:
+    for i, ref in enumerate(found.cases):
         key = case_key(ref, root)
-        files = tuple(sorted((relative(f.path, root), digests[f.path]) for f in ref.files))
+        extra = attached.get(i, [])
+        extra_files = tuple(
+            sorted({(relative(f.source or "", root), digests[f.source or ""]) for f in extra})
+        )
+        own = [(relative(f.path, root), digests[f.path]) for f in ref.files]
+        files = job_files(own, extra_files)
         jobs[key] = CaseJob(
             key=key,
             slug=slug_for(key, ref.patient.id),
             label=ref.label,
             patient_id=ref.patient.id,
             study_uid=ref.study_instance_uid,
-            ref=ref,
+            ref=replace(ref, findings=ref.findings + tuple(extra)) if extra else ref,
             files=files,
             fingerprint=fingerprint(base, key, files),
+            extra_files=extra_files,
         )
-    problems = [(p, f"file could not be read: {why}") for p, why in found.unreadable]
-    problems += [(f.source, f.message) for f in _error_findings(found.findings)]
-    for path, message in problems:
-        _add_file_error(jobs, base, root, path, message, digests)
+    for item in rest:
+        if item.row is not None:
+            _add_file_error(jobs, base, root, item.finding.source, item.row, digests)
     return sorted(jobs.values(), key=lambda j: (j.patient_id or "", j.label, j.key))
-
-
-def _error_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return [f for f in findings if f.code in ERROR_FINDINGS and f.source]
 
 
 def _add_file_error(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rtcheck import __version__
-from rtcheck.batch.jobs import CaseJob, JobContext, fingerprint, relative
+from rtcheck.batch.jobs import CaseJob, JobContext, fingerprint, job_files, relative
 from rtcheck.db.records import CaseRecord, utc_now
 from rtcheck.errors import RtcheckError
 from rtcheck.result import Result
@@ -180,7 +180,8 @@ def run_job(job: CaseJob, ctx: JobContext) -> JobOutcome:
         return error_outcome(job, ctx, kind, one_line(exc))
     except Exception as exc:  # a bug or a resource problem: isolate it, keep the traceback
         return error_outcome(job, ctx, "internal", one_line(exc), traceback.format_exc())
-    files = tuple(sorted((relative(f.path, ctx.root), f.sha256 or "") for f in case.files))
+    own = [(relative(f.path, ctx.root), f.sha256 or "") for f in case.files]
+    files = job_files(own, job.extra_files)
     record = _base_record(
         job,
         ctx,

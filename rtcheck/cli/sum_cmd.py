@@ -4,8 +4,9 @@ Physical sum when every plan has the same number of fractions; ``--eqd2``/``--be
 each plan's dose voxel-wise with its own dose per fraction before summing (one alpha/beta
 for the whole volume). The output is a MULTI_PLAN RT Dose that references every source RT
 Plan; DoseType PHYSICAL for a physical sum, EFFECTIVE for EQD2/BED with the method and
-alpha/beta in DoseComment and SeriesDescription. Written atomically (temporary file,
-then ``os.replace``).
+alpha/beta in DoseComment and SeriesDescription. Written atomically with
+:mod:`rtcheck.report.atomic` (temporary file beside the output, then a rename), which never
+replaces a folder, named pipe, socket or device; the output path is checked before the sum.
 
 Exit codes: 0 written; 2 error (nothing written); 3 written, but a plan's dose could not be
 included or checked (ERROR findings, printed on stderr).
@@ -14,17 +15,28 @@ included or checked (ERROR findings, printed on stderr).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import click
 
 from rtcheck.composite import Composite
 from rtcheck.doseset import DoseSet, dose_set
-from rtcheck.errors import ConfigError, Finding, InputError, Severity, UnsupportedError
+from rtcheck.errors import (
+    ConfigError,
+    Finding,
+    InputError,
+    RtcheckError,
+    Severity,
+    UnsupportedError,
+)
+from rtcheck.io.caseload import special_kind
 from rtcheck.io.discover import load_case
 from rtcheck.io.write import uid_from, write_dose
 from rtcheck.model import Case, SourceFile
 from rtcheck.radiobiology import DEFAULT_ALPHA_BETA, AlphaBeta
+from rtcheck.report.atomic import atomic_open
 from rtcheck.result import EXIT_CODES
 
 
@@ -117,6 +129,7 @@ def run_sum(
 ) -> int:
     """Load, sum, write; print findings on stderr and one summary line on stdout."""
     ab = alpha_beta_for_sum(method, alpha_beta)
+    check_output(output)
     case = load_case(path)
     ds = dose_set(case, grid=parse_grid(grid))
     try:
@@ -166,16 +179,38 @@ def short_description(comp: Composite) -> str:
     return f"rtcheck {comp.basis} sum of {len(comp.plan_doses)} plans"[:64]
 
 
-def write_composite(comp: Composite, case: Case, output: str) -> str:
-    """Write ``comp`` as an RT Dose atomically (temporary file in the same folder).
+def check_output(output: str) -> Path:
+    """The output path, refused up front when it names a folder or a missing folder.
 
-    Returns the SOP Instance UID written.
+    A name ending in a path separator means a folder even when none exists yet (``-o out/``
+    would otherwise write a file called ``out``). Anything but a regular file at the path is
+    refused again by the atomic writer just before and after writing.
+
+    Raises
+    ------
+    ConfigError
+        The path is (or names) a folder, is a named pipe, socket or device, or its folder
+        does not exist.
     """
     target = Path(output)
-    if target.is_dir():
-        raise ConfigError("output is a folder; give a file name such as sum.dcm", str(target))
-    if not target.parent.exists():
+    if output.endswith(("/", os.sep)) or target.is_dir():
+        raise ConfigError("output is a folder; give a file name such as sum.dcm", output)
+    if not target.parent.is_dir():
         raise ConfigError("the output folder does not exist", str(target.parent))
+    kind = special_kind(os.stat(target).st_mode) if target.exists() else None
+    if kind is not None:  # never write into a named pipe or device (it may block)
+        raise ConfigError(f"output is {kind}, not a regular file; give a file name", output)
+    return target
+
+
+def write_composite(comp: Composite, case: Case, output: str) -> str:
+    """Write ``comp`` as an RT Dose atomically with :mod:`rtcheck.report.atomic`.
+
+    The RT Dose is written to a private temporary folder, then copied into a temporary file
+    beside ``output`` and renamed over it; only a regular file (or nothing) is ever replaced.
+    Returns the SOP Instance UID written.
+    """
+    target = check_output(output)
     if target.exists() and any(os.path.samefile(target, f.path) for f in _existing(case)):
         raise ConfigError("refusing to overwrite an input file of the case", str(target))
     frame = comp.dose.frame_of_reference_uid or (
@@ -187,27 +222,37 @@ def write_composite(comp: Composite, case: Case, output: str) -> str:
     if not plan_uids:
         raise InputError("no source RT Plan UID is known; a MULTI_PLAN RT Dose must reference one")
     study = case.study_instance_uid or uid_from("rtcheck-sum-study", frame, *plan_uids)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        sop = write_dose(
-            comp.dose,
-            tmp,
-            patient=case.patient,
-            study_uid=study,
-            frame_uid=frame,
-            plan_uid=plan_uids,
-            summation_type=comp.dose.summation_type,
-            referenced_dose_uids=comp.dose.referenced_dose_uids,
-            description=short_description(comp),
-            bits=32,
-        )
-        os.replace(tmp, target)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot write the summed dose: {exc}", str(target)) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with tempfile.TemporaryDirectory(prefix="rtcheck-sum-") as scratch:
+        tmp = Path(scratch, "sum.dcm")
+        try:
+            sop = write_dose(
+                comp.dose,
+                tmp,
+                patient=case.patient,
+                study_uid=study,
+                frame_uid=frame,
+                plan_uid=plan_uids,
+                summation_type=comp.dose.summation_type,
+                referenced_dose_uids=comp.dose.referenced_dose_uids,
+                description=short_description(comp),
+                bits=32,
+            )
+        except (ValueError, OSError) as exc:
+            raise InputError(f"cannot write the summed dose: {exc}", str(target)) from exc
+        _install(tmp, target)
     return sop
+
+
+def _install(source: Path, target: Path) -> None:
+    """Copy ``source`` over ``target`` atomically; errors name ``target`` in one line."""
+    try:
+        with atomic_open(target) as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+    except RtcheckError as exc:
+        reason = exc.message.removeprefix("cannot write report: ")
+        raise InputError(f"cannot write the summed dose: {reason}", str(target)) from exc
+    except OSError as exc:
+        raise InputError(f"cannot write the summed dose: {exc}", str(target)) from exc
 
 
 def _existing(case: Case) -> list[SourceFile]:

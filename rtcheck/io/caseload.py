@@ -7,6 +7,7 @@ folders for DICOM headers (:func:`scan`), which :mod:`rtcheck.io.discover` build
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ from rtcheck.model import Case, DoseGrid, ImageGeometry, Patient, Plan, SourceFi
 
 PathLike = str | os.PathLike[str]
 
+#: Name endings that announce a DICOM file; so does no ending and an all-digit one
+#: (UID-named files such as ``1.2.840.10008.5``). Such a file that is not DICOM is a WARNING.
+DICOM_SUFFIXES = frozenset({"", ".dcm", ".dicom", ".dic", ".ima"})
+
 
 @dataclass(frozen=True)
 class Scan:
@@ -30,39 +35,139 @@ class Scan:
 
 
 def scan(root: PathLike) -> Scan:
-    """Read the header of every file under ``root`` (recursive; a file is scanned alone)."""
+    """Read the header of every file under ``root`` (recursive; a file is scanned alone).
+
+    Only regular files are opened: a named pipe (reading it would block discovery), socket or
+    device node is skipped with a WARNING ``file.special``. Symbolic links are followed (a
+    folder reached twice is searched once); a broken link, a file without read permission
+    and a folder that cannot be listed are *unreadable* (they may hold part of a case).
+    """
     base = str(Path(root))
     if not os.path.exists(base):
         raise InputError("no such file or folder", path=base)
     headers: list[Header] = []
     findings: list[Finding] = []
     unreadable: list[tuple[str, str]] = []
-    for path in _walk(base):
-        try:
-            header = sniff(path)
-        except InputError as exc:
-            unreadable.append((path, exc.message))
-            continue
-        if header is None:
-            findings.append(
-                Finding("file.not_dicom", "not a DICOM file; skipped", Severity.INFO, path)
-            )
-            continue
-        if header.problem:
-            findings.append(
-                Finding(
-                    "file.unreadable", f"{header.modality}: {header.problem}", Severity.ERROR, path
-                )
-            )
-        headers.append(header)
+    for path in _walk(base, findings, unreadable):
+        header = _scan_file(path, findings, unreadable)
+        if header is not None:
+            headers.append(header)
     return Scan(tuple(headers), tuple(findings), tuple(unreadable))
 
 
-def _walk(base: str) -> list[str]:
-    if os.path.isfile(base):
+def _scan_file(
+    path: str, findings: list[Finding], unreadable: list[tuple[str, str]]
+) -> Header | None:
+    """The header of one file, or None (the reason added to ``findings`` or ``unreadable``)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        why = "broken symbolic link" if os.path.islink(path) else "file disappeared"
+        unreadable.append((path, why))
+        return None
+    except OSError as exc:
+        unreadable.append((path, exc.strerror or str(exc)))
+        return None
+    kind = special_kind(mode)
+    if kind is not None:
+        findings.append(_special(path, kind))
+        return None
+    if not os.access(path, os.R_OK):
+        unreadable.append((path, "permission denied"))
+        return None
+    try:
+        header = sniff(path)
+    except InputError as exc:
+        unreadable.append((path, exc.message))
+        return None
+    if header is None:
+        findings.append(_not_dicom(path))
+        return None
+    if header.problem:
+        findings.append(
+            Finding("file.unreadable", f"{header.modality}: {header.problem}", Severity.ERROR, path)
+        )
+    return header
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is (``None`` for a regular file).
+
+    ``mode`` is ``os.stat(path).st_mode`` (links followed).
+    """
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _special(path: str, kind: str) -> Finding:
+    """``file.special``: a named pipe, socket or device node, skipped without being opened."""
+    return Finding(
+        "file.special",
+        f"{kind}, not a regular file; skipped without reading it (an export holds only "
+        "regular files)",
+        Severity.WARNING,
+        path,
+    )
+
+
+def named_like_dicom(path: str) -> bool:
+    """True when the file name announces DICOM (see :data:`DICOM_SUFFIXES`).
+
+    Hidden files (``.DS_Store``, macOS ``._RD.dcm`` resource forks) never do.
+    """
+    name = os.path.basename(path)
+    if name.startswith("."):
+        return False
+    suffix = os.path.splitext(name)[1].lower()
+    return suffix in DICOM_SUFFIXES or suffix[1:].isdigit()
+
+
+def _not_dicom(path: str) -> Finding:
+    """``file.not_dicom``: a WARNING for a file named like DICOM, INFO for any other file."""
+    if named_like_dicom(path):
+        return Finding(
+            "file.not_dicom",
+            "named like a DICOM file but its content is not DICOM; skipped (if it should be "
+            "part of the plan, e.g. a dose, export it again)",
+            Severity.WARNING,
+            path,
+        )
+    return Finding("file.not_dicom", "not a DICOM file; skipped", Severity.INFO, path)
+
+
+def _walk(base: str, findings: list[Finding], unreadable: list[tuple[str, str]]) -> list[str]:
+    """Every non-folder path under ``base`` (sorted), following links to folders once each."""
+    if not os.path.isdir(base):
         return [base]
-    out = []
-    for folder, dirs, names in os.walk(base):
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def cannot_list(exc: OSError) -> None:
+        where = exc.filename or base
+        unreadable.append((str(where), f"folder cannot be listed: {exc.strerror or exc}"))
+
+    for folder, dirs, names in os.walk(base, onerror=cannot_list, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs.clear()
+            findings.append(
+                Finding(
+                    "file.folder_repeated",
+                    f"folder already searched as {real} (symbolic link); not searched twice",
+                    Severity.INFO,
+                    folder,
+                )
+            )
+            continue
+        seen.add(real)
         dirs.sort()
         out.extend(os.path.join(folder, n) for n in sorted(names))
     return out
@@ -273,6 +378,9 @@ def _as_list(value: PathLike | Sequence[PathLike] | None) -> list[str]:
 
 
 def _header_of(path: str, modality: str, option: str) -> Header:
+    kind = special_kind(os.stat(path).st_mode) if os.path.exists(path) else None
+    if kind is not None:  # never open a named pipe or device: reading it may block
+        raise InputError(f"given as {option} but this is {kind}, not a regular file", path)
     header = sniff(path)
     if header is None:
         raise InputError(f"not a DICOM file (given as {option})", path=path)

@@ -30,7 +30,17 @@ from rtcheck.model import Case
 
 _RT = ("RTSTRUCT", "RTPLAN", "RTDOSE")
 
-__all__ = ["CaseRef", "Discovery", "discover", "load_case", "single_case"]
+__all__ = [
+    "ORPHAN_CODES",
+    "CaseRef",
+    "Discovery",
+    "case_folder",
+    "discover",
+    "load_case",
+    "orphan_findings",
+    "single_case",
+    "unreadable_finding",
+]
 
 
 @dataclass(frozen=True)
@@ -90,14 +100,7 @@ def _deduplicate(
         if h.sop_instance_uid:
             by_uid[h.sop_instance_uid].append(h)
         else:
-            findings.append(
-                Finding(
-                    "file.no_uid",
-                    "DICOM file without SOP Instance UID; skipped",
-                    Severity.WARNING,
-                    h.path,
-                )
-            )
+            findings.append(_no_uid(h))
     conflicts: dict[str, str] = {}
     for uid, group in by_uid.items():
         kept.append(group[0])
@@ -150,15 +153,7 @@ def _link_patient(
     cases = []
     for g in groups.values():
         if not g.doses:
-            findings.append(
-                Finding(
-                    "link.no_dose",
-                    f"structure set '{g.struct.label or g.struct.sop_instance_uid}' has no "
-                    f"RT Dose linked to it ({len(g.plans)} plan(s)); not a checkable case",
-                    Severity.WARNING,
-                    g.struct.path,
-                )
-            )
+            findings.append(_no_dose(g))
             continue
         images = _attach_ct(g, cts, findings)
         used_series.update(h.series_instance_uid or "" for h in images)
@@ -264,15 +259,70 @@ def _attach_doses(
         g.doses.append(d)
 
 
+#: What an orphan RT object may have held, by modality (see :func:`orphan_findings`).
+_ORPHAN_RISK = {
+    "RTDOSE": "the dose of another plan (e.g. another lesion), missing from the organ doses",
+    "RTPLAN": "another plan (e.g. another lesion), whose dose is then missing from the organ doses",
+    "RTSTRUCT": "a newer version of the structures, or another lesion's structures whose "
+    "dose is missing",
+}
+_RT_NAMES = {"RTDOSE": "RT Dose", "RTPLAN": "RT Plan", "RTSTRUCT": "RT Structure Set"}
+
+
+def _orphan_tail(modality: str) -> str:
+    risk = _ORPHAN_RISK.get(modality, "part of the plan")
+    return (
+        f"it may be {risk}, so the plan cannot be cleared until this file is linked (export "
+        "the objects missing) or removed"
+    )
+
+
 def _unlinked(h: Header, what: str, ref: str | None, n: int) -> Finding:
+    """ERROR: an RT Plan or RT Dose that belongs to no case (see :func:`orphan_findings`)."""
     ref_text = f"references {what} {ref}, which was not found" if ref else f"names no {what}"
     tail = (
         "no structure set on its frame of reference"
         if n == 0
         else (f"{n} structure sets share its frame of reference (ambiguous)")
     )
+    name = _RT_NAMES.get(h.modality, h.modality)
     return Finding(
-        "link.unlinked", f"{h.modality} {ref_text}; {tail}; not used", Severity.WARNING, h.path
+        "link.unlinked",
+        f"{name} {ref_text}; {tail}; not linked to any case: {_orphan_tail(h.modality)}",
+        Severity.ERROR,
+        h.path,
+    )
+
+
+def _no_dose(g: _Group) -> Finding:
+    """ERROR: a structure set without dose is no case, and may belong to one."""
+    label = g.struct.label or g.struct.sop_instance_uid
+    plans = f" ({len(g.plans)} plan(s) without dose)" if g.plans else ""
+    return Finding(
+        "link.no_dose",
+        f"structure set '{label}' has no RT Dose linked to it{plans}; not a checkable case: "
+        f"{_orphan_tail('RTSTRUCT')}",
+        Severity.ERROR,
+        g.struct.path,
+    )
+
+
+def _no_uid(h: Header) -> Finding:
+    """A file without SOP Instance UID cannot be linked: ERROR for RT objects, else WARNING."""
+    if h.modality in _RT:
+        name = _RT_NAMES[h.modality]
+        return Finding(
+            "file.no_uid",
+            f"{name} without SOP Instance UID; it cannot be linked and is skipped: "
+            f"{_orphan_tail(h.modality)}",
+            Severity.ERROR,
+            h.path,
+        )
+    return Finding(
+        "file.no_uid",
+        f"{h.modality} file without SOP Instance UID; skipped",
+        Severity.WARNING,
+        h.path,
     )
 
 
@@ -403,13 +453,60 @@ def single_case(
 
 
 def _with_folder_findings(ref: CaseRef, found: Discovery) -> CaseRef:
-    """Add the folder's unreadable files and leftovers to the only case's findings."""
-    extra = [
-        Finding("file.unreadable", f"file could not be read: {why}", Severity.WARNING, p)
-        for p, why in found.unreadable
-    ]
+    """Add the folder's unreadable files and leftovers to the only case's findings.
+
+    Every orphan (:func:`orphan_findings`: a file that looks like DICOM but cannot be read,
+    an RT object linked to no case) is an ERROR, so the verdict cannot be ``pass``: it may be
+    the dose of another plan of the case, whose contribution would then be missing from every
+    organ. WARNING leftovers (a non-DICOM ``*.dcm``, a named pipe...) are disclosed too.
+    """
+    extra = [unreadable_finding(p, why) for p, why in found.unreadable]
     extra += [f for f in found.findings if f.severity != Severity.INFO]
     return replace(ref, findings=ref.findings + tuple(extra))
+
+
+#: Discovery findings naming a file that may hold part of a case but belongs to none.
+ORPHAN_CODES = frozenset({"link.unlinked", "link.no_dose", "file.no_uid"})
+
+
+def unreadable_finding(path: str, why: str) -> Finding:
+    """ERROR ``file.unreadable`` for a file (or folder) that could not be read."""
+    return Finding(
+        "file.unreadable",
+        f"file could not be read: {why}; it may belong to this case (e.g. the dose of "
+        "another plan), so the plan cannot be cleared until it is fixed or removed",
+        Severity.ERROR,
+        path,
+    )
+
+
+def orphan_findings(found: Discovery) -> tuple[Finding, ...]:
+    """ERROR findings, one per file that may hold part of a case but is in none.
+
+    These are the unreadable files (and folders that cannot be listed), RT Plans and RT Doses
+    that link to no structure set (``link.unlinked``), structure sets without a dose
+    (``link.no_dose``) and RT objects without SOP Instance UID (``file.no_uid``). Any of them
+    can be the dose (or plan) of another lesion of a case, whose contribution would then be
+    missing from every organ: a case they may belong to cannot pass. A CT file without UID,
+    unused CT series and non-DICOM files are not orphans (CT geometry is informational; a
+    file that is not DICOM cannot hold a dose rtcheck could have read).
+    """
+    out = [unreadable_finding(p, why) for p, why in found.unreadable]
+    out += [
+        f
+        for f in found.findings
+        if f.code in ORPHAN_CODES and f.severity is Severity.ERROR and f.source
+    ]
+    return tuple(out)
+
+
+def case_folder(ref: CaseRef) -> str:
+    """The deepest folder holding every RT file of ``ref`` (structure set, plans, doses).
+
+    CT files are left out: a CT series is often shared or stored beside the plan folders.
+    """
+    heads = (ref.structure_set, *ref.plans, *ref.doses)
+    return os.path.commonpath([os.path.dirname(os.path.abspath(h.path)) for h in heads])
 
 
 def _no_single_case(found: Discovery) -> InputError:

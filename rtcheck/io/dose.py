@@ -42,6 +42,11 @@ FRAME_SPACING_TOL_MM = 0.01
 SINGLE_FRAME_DEFAULT_MM = 1.0
 #: Largest stored RELATIVE value accepted as a fraction of the prescription (1.0 = 100 %).
 RELATIVE_MAX_FRACTION = 10.0
+#: Most negative dose (Gy, after scaling) accepted in a PHYSICAL or EFFECTIVE dose: float
+#: round-off only. Any negative stored integer times a usual DoseGridScaling is below it.
+NEGATIVE_DOSE_TOL_GY = 1e-6
+#: DoseType values whose dose may legitimately be negative (ERROR: a dose difference).
+SIGNED_DOSE_TYPES = frozenset({"ERROR"})
 
 
 def read_dose(
@@ -61,7 +66,8 @@ def read_dose(
     ------
     InputError
         Not an RT Dose, missing or inconsistent elements, unreadable pixel data, unknown units,
-        RELATIVE dose without a prescription.
+        RELATIVE dose without a prescription, negative values in a dose that is not a
+        DoseType ERROR (difference) dose.
     UnsupportedError
         Oblique or non-axial planes, unevenly spaced frames.
     """
@@ -106,6 +112,8 @@ def dose_from_dataset(
     factor, note = _unit_factor(ds, path, relative_prescription_gy)
     stored = _pixels(ds, path, (nframes, rows, cols))
     values = _scaled(ds, path, stored, factor)
+    dose_type = (opt_str(ds, "DoseType") or "PHYSICAL").upper()
+    _check_not_negative(path, values, dose_type, integer=np.issubdtype(stored.dtype, np.integer))
     if note.startswith("RELATIVE") and stored.size:
         top = float(values.max()) / factor
         if top > RELATIVE_MAX_FRACTION:
@@ -126,7 +134,7 @@ def dose_from_dataset(
     return DoseGrid(
         dose_gy=values,
         geometry=geometry,
-        dose_type=opt_str(ds, "DoseType") or "PHYSICAL",
+        dose_type=dose_type,
         summation_type=opt_str(ds, "DoseSummationType") or "UNKNOWN",
         referenced_plan_uid=ref_plan,
         referenced_beam_numbers=beams,
@@ -267,6 +275,40 @@ def _scaled(ds: Dataset, path: str, stored: np.ndarray, factor: float) -> np.nda
     if not np.all(np.isfinite(values)):
         raise InputError("dose pixel data contains non-finite values", path)
     return values
+
+
+def _check_not_negative(path: str, values: np.ndarray, dose_type: str, *, integer: bool) -> None:
+    """Refuse negative values in any dose but a DoseType ERROR (difference) dose.
+
+    A negative absorbed (or effective) dose does not exist. The usual cause is an exporter
+    that writes unsigned 16-bit data but declares PixelRepresentation 1 (signed): every value
+    above 32767 is then read as negative and the hottest voxels vanish from the DVH, which
+    could let a failing plan pass. Values down to :data:`NEGATIVE_DOSE_TOL_GY` are float
+    round-off and accepted as they are.
+
+    Raises
+    ------
+    InputError
+        Values below ``-NEGATIVE_DOSE_TOL_GY`` Gy; names the minimum and how many voxels.
+    """
+    if dose_type in SIGNED_DOSE_TYPES or not values.size:
+        return
+    low = float(values.min())
+    if low >= -NEGATIVE_DOSE_TOL_GY:
+        return
+    count = int(np.count_nonzero(values < -NEGATIVE_DOSE_TOL_GY))
+    hint = (
+        "the file says its pixel data are signed (PixelRepresentation 1); PixelRepresentation "
+        "may be wrong: unsigned data read as signed turn the highest doses negative (16 bits: "
+        "every stored value above 32767)"
+        if integer
+        else "the floating-point pixel data hold negative doses"
+    )
+    raise InputError(
+        f"{dose_type} dose has {count} negative value(s) (minimum {low:.6g} Gy); a dose "
+        f"cannot be negative: {hint}; fix the export, rtcheck does not guess",
+        path,
+    )
 
 
 def _plan_reference(ds: Dataset) -> tuple[str | None, tuple[int, ...]]:

@@ -3,6 +3,8 @@
 Tolerated problems become findings on the ROI (or the structure set); nothing is dropped
 silently. Closed planar contours must lie on an axial plane: the z values of their points may
 spread by at most :data:`COPLANAR_TOL_MM`; otherwise the contour is dropped with a finding.
+A dropped contour that may have described volume (closed or of unknown type) is also listed
+in ``Roi.dropped_contours``: the ROI is incomplete and the evaluation does not use it.
 """
 
 from __future__ import annotations
@@ -81,9 +83,22 @@ class _RoiBuilder:
     contours: list[Contour] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     has_contour_item: bool = False
+    dropped: list[tuple[int, str]] = field(default_factory=list)
 
     def note(self, code: str, message: str, severity: Severity, path: str) -> None:
         self.findings.append(Finding(code, message, severity, source=path, subject=self.name))
+
+    def drop(self, idx: int, why: str, path: str, *, volume: bool = True) -> None:
+        """Drop contour ``idx`` (0-based) with a WARNING; ``volume``: it may have held volume,
+        so the ROI is incomplete (``Roi.dropped_contours``)."""
+        self.note(
+            "roi.contour_dropped",
+            f"ROI '{self.name}' contour {idx + 1} {why}; dropped",
+            Severity.WARNING,
+            path,
+        )
+        if volume:
+            self.dropped.append((idx + 1, why))
 
     def build(self, path: str) -> Roi:
         ignored = Counter(c.geometric_type.value for c in self.contours if not c.usable_for_dvh)
@@ -105,6 +120,7 @@ class _RoiBuilder:
             color=self.color,
             contours=tuple(self.contours),
             findings=tuple(self.findings),
+            dropped_contours=tuple(self.dropped),
         )
 
 
@@ -195,24 +211,14 @@ def _contour(c: Dataset, idx: int, b: _RoiBuilder, path: str) -> Contour | None:
     try:
         kind = ContourType(kind_text)
     except ValueError:
-        b.note(
-            "roi.contour_dropped",
-            f"{where} has unknown ContourGeometricType {kind_text!r}; dropped",
-            Severity.WARNING,
-            path,
-        )
+        b.drop(idx, f"has unknown ContourGeometricType {kind_text!r}", path)
         return None
     try:
         values = ds_numbers(c, "ContourData")
     except ValueError:
         values = np.array([np.nan])
     if values.size == 0 or values.size % 3 or not np.all(np.isfinite(values)):
-        b.note(
-            "roi.contour_dropped",
-            f"{where} has invalid ContourData ({values.size} values); dropped",
-            Severity.WARNING,
-            path,
-        )
+        b.drop(idx, f"has invalid ContourData ({values.size} values)", path, volume=kind in _CLOSED)
         return None
     points = values.reshape(-1, 3)
     stated = opt_int(c, "NumberOfContourPoints")
@@ -227,7 +233,7 @@ def _contour(c: Dataset, idx: int, b: _RoiBuilder, path: str) -> Contour | None:
     if kind in _CLOSED:
         reason = _planarity_problem(points)
         if reason:
-            b.note("roi.contour_dropped", f"{where} {reason}; dropped", Severity.WARNING, path)
+            b.drop(idx, reason, path)
             return None
         if len(points) < 3:
             b.note(

@@ -4,6 +4,10 @@ The new content goes to a temporary file in the same directory (so the final ren
 crosses a file system), is flushed and fsync'ed, and only then replaces the target with
 :func:`os.replace`. If writing fails for any reason, including ``KeyboardInterrupt``, the
 temporary file is removed and an existing target is left untouched.
+
+Only regular files are replaced: a folder, device, named pipe or socket at the target (or a
+symbolic link to one) is refused with an :class:`~rtcheck.errors.RtcheckError` naming the path.
+A symbolic link to a regular file is followed (the file it points to is replaced).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -41,15 +46,60 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _check_directory(target: Path) -> None:
+def _resolve(target: Path) -> Path:
+    """The file to replace: ``target``, or the file a symbolic link ``target`` points to.
+
+    Replacing a symbolic link would turn it into a regular file and leave the file it points
+    to stale; the new content goes where the link points instead (the link is kept).
+    """
+    return Path(os.path.realpath(target)) if target.is_symlink() else target
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is (``None`` for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _check_target(target: Path, shown: Path) -> None:
+    """Refuse to replace anything but a regular file (or nothing) at ``target``.
+
+    ``os.replace`` would swap a device node, a named pipe or a socket for a regular file (run
+    as root, ``--json /dev/full`` replaced the device). ``shown`` is the path the user gave.
+    """
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise RtcheckError(f"cannot write report: {exc.strerror}", path=str(shown)) from exc
+    kind = _kind(mode)
+    if kind is None:
+        return
+    via = f" ({target})" if target != shown else ""
+    raise RtcheckError(
+        f"cannot write report: the path is {kind}{via}, not a regular file; rtcheck only "
+        "replaces regular files; choose another file name",
+        path=str(shown),
+    )
+
+
+def _check_directory(target: Path, shown: Path) -> None:
     directory = target.parent
     if not directory.is_dir():
         raise RtcheckError(
             f"cannot write report: folder {directory} does not exist; create it first",
-            path=str(target),
+            path=str(shown),
         )
-    if target.is_dir():
-        raise RtcheckError("cannot write report: the path is a folder", path=str(target))
+    _check_target(target, shown)
 
 
 @contextlib.contextmanager
@@ -69,28 +119,33 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     Raises
     ------
     RtcheckError
-        When the folder does not exist or the file cannot be created or replaced.
+        When the folder does not exist, ``path`` exists and is not a regular file (a folder,
+        device, named pipe, socket, or a symbolic link to one), or the file cannot be created
+        or replaced. A symbolic link to a regular file is kept; the file it points to is
+        replaced.
     """
-    target = Path(path)
-    _check_directory(target)
+    shown = Path(path)
+    target = _resolve(shown)
+    _check_directory(target, shown)
     tmp = _temp_path(target)
     try:
         # 0o666 honours the user's umask, like a normal open(); mkstemp would force 0o600.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
-        raise RtcheckError(f"cannot write report: {exc.strerror}", path=str(target)) from exc
+        raise RtcheckError(f"cannot write report: {exc.strerror}", path=str(shown)) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        _check_target(target, shown)  # again: the path may have changed while writing
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(exc, OSError):
             raise RtcheckError(
-                f"cannot write report: {exc.strerror or exc}", path=str(target)
+                f"cannot write report: {exc.strerror or exc}", path=str(shown)
             ) from exc
         raise
     _fsync_directory(target.parent)
