@@ -198,6 +198,11 @@ class Roi:
         All contours, of every geometric type.
     findings
         Problems met while reading this ROI (non-coplanar contour dropped...).
+    dropped_contours
+        Contours of the file that could not be read and are missing from ``contours``:
+        ``(n, why)`` with ``n`` the 1-based position in the ROI's ContourSequence. An ROI
+        with dropped contours is incomplete; the evaluation does not use it
+        (``docs/safety.md``).
     """
 
     number: int
@@ -206,6 +211,24 @@ class Roi:
     color: tuple[int, int, int] | None = None
     contours: tuple[Contour, ...] = ()
     findings: tuple[Finding, ...] = ()
+    dropped_contours: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def is_incomplete(self) -> bool:
+        """True when some of the ROI's contours could not be read (see ``dropped_contours``)."""
+        return bool(self.dropped_contours)
+
+    def dropped_reason(self) -> str | None:
+        """``contour N of ROI 'X' could not be read (why)``, or None when nothing was dropped."""
+        if not self.dropped_contours:
+            return None
+        (n, why), rest = self.dropped_contours[0], self.dropped_contours[1:]
+        text = f"contour {n} of ROI {self.name!r} could not be read ({why})"
+        if rest:
+            others = ", ".join(str(k) for k, _ in rest[:10])
+            more = f" and {len(rest) - 10} more" if len(rest) > 10 else ""
+            text += f"; nor could contour(s) {others}{more}"
+        return text
 
     @property
     def dvh_contours(self) -> tuple[Contour, ...]:

@@ -12,6 +12,9 @@ Rules (``docs/evaluation.md``):
   operand makes the derived structure unavailable (reason says which). A target group
   (``GTV``) with no member is an empty set, disclosed by a WARNING finding.
 * An ROI without any closed planar contour is *not contoured* (like a missing ROI).
+* An ROI with a contour that could not be read (``Roi.dropped_contours``) is *unavailable*:
+  "contour N of ROI X could not be read"; so is a derived structure using it (or a target
+  group with such a member). Its constraints are not evaluated and block a pass.
 * Derived structures are rasterized on the dose grid refined by the coarsest factor the
   operands need (:func:`rtcheck.geometry.rasterize.choose_resolution`); boolean operations
   follow :mod:`rtcheck.geometry.derive` and their uncertainty is disclosed when it exceeds
@@ -167,6 +170,16 @@ class StructureResolver:
             return Resolved(name, State.AMBIGUOUS, reason=m.reason)
         if m.found:
             roi = next(r for r in self.structures.rois if r.name == m.roi_name)
+            if roi.is_incomplete:
+                return Resolved(
+                    name,
+                    State.UNAVAILABLE,
+                    roi=roi,
+                    label=roi.name,
+                    method=m.label,
+                    reason=f"{roi.dropped_reason()}: the structure is incomplete",
+                    findings=_match_findings(m),
+                )
             if roi.is_empty:
                 return Resolved(
                     name,
@@ -192,7 +205,7 @@ class StructureResolver:
             reason = f"{name} is derived as {expr.to_text()}, but {exc.reason}"
             if why:
                 reason = f"{why}; {reason}"
-            state = State.AMBIGUOUS if exc.state is State.AMBIGUOUS else State.NOT_CONTOURED
+            state = exc.state  # not contoured, ambiguous or unavailable, like the operand
             return Resolved(name, state, reason=reason)
         note = f"derived as {text}" + (f" ({why})" if why else "")
         finding = Finding(
@@ -208,14 +221,17 @@ class StructureResolver:
         if isinstance(expr, StructureRef):
             r = self._resolve(expr.name, (), stack)
             if not r.available:
-                raise _Unavailable(
-                    f"{expr.name}: {r.reason or r.state.value}",
-                    State.AMBIGUOUS if r.state is State.AMBIGUOUS else State.UNAVAILABLE,
-                )
+                # an ambiguous or unavailable (e.g. incomplete) operand makes the derived
+                # structure so too; a missing one makes it not contoured
+                raise _Unavailable(f"{expr.name}: {r.reason or r.state.value}", r.state)
             label = r.label or expr.name
             return (label if r.state is State.ROI else f"({label})"), r.findings
         if isinstance(expr, TargetGroup):
             members = self.targets.of_kind(expr.kind)
+            for t in members:
+                why = self._target_roi(t.name).dropped_reason()
+                if why:
+                    raise _Unavailable(f"{expr.kind.value} {t.name}: {why}", State.UNAVAILABLE)
             if not members:
                 return f"no {expr.kind.value}", (
                     Finding(
@@ -436,8 +452,21 @@ def _named(occ: Occupancy, name: str) -> Occupancy:
 
 
 def _match_findings(m) -> tuple[Finding, ...]:
-    if m.method is None or m.method.value == "exact":
+    """INFO for a non-exact match; WARNING when other ROIs also match beside an exact name."""
+    if m.method is None:
         return ()
+    if m.method.value == "exact":
+        if not m.reason:
+            return ()
+        return (
+            Finding(
+                "structure.also_similar",
+                f"{m.protocol_name} matched to ROI {m.roi_name!r} (exact name); {m.reason}, "
+                "not used: check that the exact name is the structure to evaluate",
+                Severity.WARNING,
+                subject=m.protocol_name,
+            ),
+        )
     extra = f"; {m.reason}" if m.reason else ""
     return (
         Finding(

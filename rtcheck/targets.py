@@ -129,6 +129,16 @@ def _lesions(
                 )
             )
             continue
+        if roi.is_incomplete:
+            findings.append(
+                Finding(
+                    "target.incomplete",
+                    f"{roi.dropped_reason()}: the metrics of lesion {cand.name!r} describe an "
+                    "incomplete structure and the plan cannot be cleared",
+                    Severity.ERROR,
+                    subject=cand.name,
+                )
+            )
         pd, how = doses.plan_for_target(name=cand.name, roi_number=cand.roi_number)
         rx = prescription_for(cand, pd.plan if pd else None, user, candidates)
         findings += rx.findings

@@ -245,12 +245,6 @@ def test_usual_cord_spellings_match(roi):
     assert m.roi_name == roi
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: exact 'SpinalCord' wins over 'Spinal Cord' without any finding; the "
-    "'also similar' note of rtcheck.names.match_structure is dropped by "
-    "rtcheck.resolve._match_findings",
-)
 def test_exact_name_beside_a_lookalike_is_disclosed(tmp_path, base, tg101):
     """Old cold 'SpinalCord' + current hot 'Spinal Cord': the report must name the other ROI."""
     hot = replace(_cord(base), name="Spinal Cord")
@@ -259,11 +253,6 @@ def test_exact_name_beside_a_lookalike_is_disclosed(tmp_path, base, tg101):
     assert any("Spinal Cord" in f.message for f in r.findings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'SpinalCord' (cold) and 'Spinal Cord' (40 Gy) differ only by a space; "
-    "rtcheck evaluates the exact one and PASSES (rtcheck.names.match_structure tier 1)",
-)
 def test_exact_name_beside_a_normalised_twin_is_not_a_pass(tmp_path, base, tg101):
     hot = replace(_cord(base), name="Spinal Cord")
     spec = base.with_rois(hot, _cold_copy("SpinalCord"), drop=["SpinalCord"])
@@ -284,12 +273,6 @@ def test_narrow_hot_spot_on_intact_cord_fails(tmp_path, base, tg101):
     assert r.verdict == "fail"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an exact duplicate of the cord contour on one plane cancels it (even-odd "
-    "rule, rtcheck.geometry.planes); the 40 Gy plane vanishes and the plan PASSES with only "
-    "a crossing_contours WARNING",
-)
 def test_duplicated_contour_does_not_hide_a_hot_plane(tmp_path, base, tg101):
     cord = _cord(base)
     twin = next(c for c in cord.contours if abs(c.z) < 0.1)
@@ -315,16 +298,33 @@ def _drop_last_value_at_z0(files) -> None:
     edit(files.rtstruct, fn)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unreadable cord contour is dropped (rtcheck.io.structures, WARNING "
-    "roi.contour_dropped) and the cord is still evaluated without it (rtcheck.resolve): "
-    "the 40 Gy plane is lost and the plan PASSES",
-)
 def test_dropped_contour_does_not_leave_a_pass(tmp_path, base, tg101):
     r = check_spec(base.but(dose_fn=_narrow_hot()), tmp_path, tg101, mutate=_drop_last_value_at_z0)
     assert "roi.contour_dropped" in codes(r)
     assert r.verdict != "pass"
+
+
+def _drop_last_value_of_ptv_mid_contour(files) -> None:
+    """ContourData of the PTV's middle contour loses its last value (3n - 1 numbers)."""
+
+    def fn(ds) -> None:
+        for rc in ds.ROIContourSequence:
+            if rc.ReferencedROINumber != 2:
+                continue
+            seq = rc.ContourSequence
+            mid = seq[len(seq) // 2]
+            mid.ContourData = list(mid.ContourData)[:-1]
+
+    edit(files.rtstruct, fn)
+
+
+def test_lesion_with_a_dropped_contour_blocks_the_pass(tmp_path, base, tg101):
+    """The safe base case passes; losing one PTV contour must leave it incomplete."""
+    r = check_spec(base, tmp_path, tg101, mutate=_drop_last_value_of_ptv_mid_contour)
+    incomplete = [f for f in r.findings if f.code == "target.incomplete"]
+    assert incomplete and incomplete[0].severity == "error"
+    assert "PTV1" in incomplete[0].message
+    assert r.verdict == "incomplete"
 
 
 def test_overlapping_blob_is_disclosed(tmp_path, base, tg101):

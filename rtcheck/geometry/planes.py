@@ -10,6 +10,9 @@ even-odd polygon region extruded over a slab ``[z_lo, z_hi]``:
   than the median spacing - separates parts of a structure: it is not filled, and the planes
   on either side get end caps as if they were first/last planes (a Finding says so);
 * a structure on a single plane gets ``single_plane_thickness_mm`` (a Finding says so);
+* a contour repeated on its plane (same vertices within :data:`DUPLICATE_TOL_MM`, whatever
+  its start point and direction; a known export artefact) is kept once, with a WARNING:
+  under the even-odd rule the copy would cancel the plane;
 * contours inside an odd number of other contours on their plane are holes (even-odd).
 
 Crossing or self-intersecting contours are detected while rasterizing (coverage outside
@@ -35,6 +38,8 @@ PLANE_TOL_MM = 0.01
 DEFAULT_SINGLE_PLANE_MM = 2.0
 #: A spacing this many times wider than its neighbours' (and the median) is a gap.
 DEFAULT_GAP_FACTOR = 1.5
+#: Two rings of one plane whose vertices all agree within this (mm) are one contour twice.
+DUPLICATE_TOL_MM = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -253,6 +258,8 @@ def plane_stack(
     """
     findings = _ignored_contours(roi)
     z, rings = _group_planes(roi)
+    rings, dup = _drop_duplicate_rings(roi.name, z, rings)
+    findings += dup
     thick = single_plane_thickness_mm or DEFAULT_SINGLE_PLANE_MM
     z_lo, z_hi, gaps = slab_extents(
         z,
@@ -293,6 +300,63 @@ def _group_planes(roi: Roi) -> tuple[np.ndarray, list[list[np.ndarray]]]:
             z.append(float(zc[i]))
             rings.append([ring])
     return np.array(z), rings
+
+
+def _drop_duplicate_rings(
+    name: str, z: np.ndarray, rings: list[list[np.ndarray]]
+) -> tuple[list[list[np.ndarray]], list[Finding]]:
+    """Keep one copy of rings repeated on their plane (with a WARNING naming the planes)."""
+    out: list[list[np.ndarray]] = []
+    where: list[tuple[float, int]] = []
+    for zp, plane in zip(z, rings, strict=True):
+        kept: list[np.ndarray] = []
+        for ring in plane:
+            if any(_same_ring(ring, k) for k in kept):
+                continue
+            kept.append(ring)
+        if len(kept) < len(plane):
+            where.append((float(zp), len(plane) - len(kept)))
+        out.append(kept)
+    if not where:
+        return rings, []
+    n = sum(k for _, k in where)
+    zs = ", ".join(f"{zp:.2f}" for zp, _ in where[:10])
+    more = f" and {len(where) - 10} more" if len(where) > 10 else ""
+    finding = Finding(
+        "structure.duplicate_contours",
+        f"{name!r}: {n} contour(s) repeat another contour of the same plane (z = {zs}{more} "
+        f"mm; vertices within {DUPLICATE_TOL_MM:g} mm); each was used once (under the "
+        "even-odd rule a copy would cancel the plane)",
+        Severity.WARNING,
+        subject=name,
+    )
+    return out, [finding]
+
+
+def _same_ring(a: np.ndarray, b: np.ndarray, tol: float = DUPLICATE_TOL_MM) -> bool:
+    """True when rings ``a`` and ``b`` have the same vertices within ``tol`` (mm), in the same
+    cyclic order, whatever the start vertex and direction (a closing repeat of the first
+    vertex is ignored)."""
+    a, b = _open_ring(a, tol), _open_ring(b, tol)
+    n = len(a)
+    if n != len(b) or n == 0:
+        return False
+    if np.any(np.abs(a.min(axis=0) - b.min(axis=0)) > tol) or np.any(
+        np.abs(a.max(axis=0) - b.max(axis=0)) > tol
+    ):
+        return False
+    steps = np.arange(n)
+    for s in np.flatnonzero(np.hypot(*(b - a[0]).T) <= tol):
+        for order in ((s + steps) % n, (s - steps) % n):
+            if np.all(np.hypot(*(b[order] - a).T) <= tol):
+                return True
+    return False
+
+
+def _open_ring(ring: np.ndarray, tol: float) -> np.ndarray:
+    if len(ring) > 1 and np.hypot(*(ring[-1] - ring[0])) <= tol:
+        return ring[:-1]
+    return ring
 
 
 def _pack(rings: list[list[np.ndarray]], parities: list[list[int]] | None) -> dict[str, np.ndarray]:
@@ -389,14 +453,22 @@ def _slab_findings(
         d = np.diff(z)
         nominal = float(np.median(d[~gaps])) if np.any(~gaps) else float(np.median(d))
         where = ", ".join(f"{z[m]:.2f} to {z[m + 1]:.2f}" for m in np.flatnonzero(gaps)[:10])
-        small = bool(np.any(d[gaps] <= 3.0 * nominal))
+        large = bool(np.any(d[gaps] > 3.0 * nominal))
+        why = (
+            "; if the organ continues there (an uncontoured section rather than separate "
+            "parts), the dose there is not evaluated: check the contours"
+            if large
+            else " (it looks like a missed slice)"
+        )
+        # a WARNING whatever the gap's size: a serial organ (cord) with an uncontoured
+        # section at a hot spot would otherwise pass with only an INFO (docs/safety.md)
         out.append(
             Finding(
                 "structure.z_gap",
                 f"{name!r} has planes without contours between z = {where} mm (contour "
                 f"spacing {nominal:g} mm); the gap is not filled: the parts on either side "
-                "end with half-spacing caps",
-                Severity.WARNING if small else Severity.INFO,
+                f"end with half-spacing caps{why}",
+                Severity.WARNING,
                 subject=name,
             )
         )

@@ -1,8 +1,10 @@
-"""Structure names: protocol name -> ROI matching (:mod:`.matching`), targets (:mod:`.targets`)."""
+"""Structure names: protocol name -> ROI matching (:mod:`.matching`), targets (:mod:`.targets`),
+TG-263 names (:mod:`.tg263`)."""
 
 from rtcheck.names.matching import (
     Match,
     MatchMethod,
+    match_keys,
     match_structure,
     normalise,
     planning_markers,
@@ -16,6 +18,7 @@ from rtcheck.names.targets import (
     find_targets,
     parse_target_name,
 )
+from rtcheck.names.tg263 import nearest_tg263_name, standard_name, tg263_names
 
 __all__ = [
     "Match",
@@ -25,9 +28,13 @@ __all__ = [
     "TargetName",
     "TargetSearch",
     "find_targets",
+    "match_keys",
     "match_structure",
+    "nearest_tg263_name",
     "normalise",
     "parse_target_name",
     "planning_markers",
+    "standard_name",
+    "tg263_names",
     "tokens",
 ]

@@ -3,7 +3,10 @@
 :func:`match_structure` finds the plan ROI a protocol structure refers to, in two tiers:
 
 1. a user map entry (``--names map.yaml``) wins outright; then an ROI whose name is exactly
-   the protocol name;
+   the protocol name - unless another ROI differs from it only in case, spaces or punctuation
+   (``SpinalCord`` beside ``Spinal Cord``): such twins are **ambiguous**, like two ROIs with
+   the same name. Other tier-2 matches beside an exact name are listed in the note
+   (``also similar: ...``), which the evaluation discloses;
 2. otherwise every ROI that matches after normalisation (case, spaces, punctuation),
    laterality rewriting (``Lung_L`` = ``L Lung`` = ``Left Lung`` = ``LT_LUNG`` = ``Lung Lt``),
    the built-in synonym table (``Cord`` = ``SpinalCord``, ``Oesophagus`` = ``Esophagus``...)
@@ -176,6 +179,16 @@ def _parse(name: str) -> _Parsed:
     return _Parsed(name, normalise(name), base, side, table.get(base, base), words)
 
 
+def match_keys(name: str) -> frozenset[tuple[str, ...]]:
+    """Keys under which tier 2 compares names: two names match each other in tier 2 exactly
+    when they share a key (normalised text; side and synonym-table base; side and base)."""
+    p = _parse(name)
+    keys = {("norm", p.norm), ("canon", p.side or "", p.canon)}
+    if p.side is not None:
+        keys.add(("base", p.side, p.base))
+    return frozenset(keys)
+
+
 def planning_markers(name: str, allowed: Iterable[str] = ()) -> tuple[str, ...]:
     """Markers that make ``name`` a planning/helper/partial structure (empty for an organ).
 
@@ -236,9 +249,7 @@ def match_structure(
         return Match(protocol_name, None, None, tuple(exact), _duplicate_reason(exact[0]), True)
     fuzzy, ignored = _fuzzy(protocol_name, aliases, roi_names)
     if len(exact) == 1:
-        others = tuple(dict.fromkeys(r for r, _ in fuzzy if r != exact[0]))
-        note = f"also similar: {', '.join(others)}" if others else None
-        return Match(protocol_name, exact[0], MatchMethod.EXACT, others, note)
+        return _exact_match(protocol_name, exact[0], fuzzy)
     if len(fuzzy) == 1:
         roi, method = fuzzy[0]
         note = _ignored_note(ignored) if ignored else None
@@ -256,6 +267,25 @@ def match_structure(
     if ignored:
         reason += f"; {_ignored_note(ignored)}"
     return Match(protocol_name, None, None, tuple(n for n, _ in ignored), reason)
+
+
+def _exact_match(protocol_name: str, roi: str, fuzzy: list[tuple[str, MatchMethod]]) -> Match:
+    """The exact ROI, unless a normalised twin makes it ambiguous; look-alikes in the note."""
+    key = normalise(protocol_name)
+    twins = [r for r, _ in fuzzy if normalise(r) == key]
+    if twins:
+        listing = ", ".join(repr(r) for r in (roi, *twins))
+        reason = (
+            f"ambiguous: {listing} all match {protocol_name} and differ only in case, spaces "
+            "or punctuation; rename or remove the extra ROI, or choose one with a names map "
+            "(--names map.yaml)"
+        )
+        return Match(protocol_name, None, None, (roi, *twins), reason, True)
+    others = tuple(dict.fromkeys(r for r, _ in fuzzy))
+    if not others:
+        return Match(protocol_name, roi, MatchMethod.EXACT)
+    listing = ", ".join(f"{r!r} ({m.value})" for r, m in dict(fuzzy).items())
+    return Match(protocol_name, roi, MatchMethod.EXACT, others, f"also similar: {listing}")
 
 
 def _from_user_map(

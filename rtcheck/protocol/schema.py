@@ -3,7 +3,10 @@
 The YAML layout is documented in ``constraints/README.md``. Every metric is parsed with the
 TG-263 grammar (:func:`rtcheck.metrics.parse_metric`) and every derived structure with
 :func:`rtcheck.protocol.derived.parse_expression` while validating, so later code works on
-typed objects only. Mappings are read-only (:class:`types.FrozenDict`).
+typed objects only. Every structure name must be a TG-263 name (or one the matcher reads
+as one: :func:`rtcheck.names.standard_name`), a derived structure, a target name, or be
+declared centre-specific (``custom_name: true`` on a row, or ``extra_structures``).
+Mappings are read-only (:class:`types.FrozenDict`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from rtcheck.errors import RtcheckError
 from rtcheck.metrics import Metric, MetricKind, describe_point_max, parse_metric, parse_point_max
 from rtcheck.metrics import resolve_point_max as _resolve_point_max
 from rtcheck.names import TargetKind
+from rtcheck.names.tg263 import nearest_tg263_name, standard_name
 from rtcheck.protocol._base import (
     Comparator,
     Frozen,
@@ -112,6 +116,7 @@ class Constraint(Frozen):
     applies_to: AppliesTo = AppliesTo.OAR
     confirmed: bool = True
     unconfirmed_reason: str | None = None
+    custom_name: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -262,7 +267,7 @@ class AlphaBeta(Frozen):
 
     default: Annotated[float, Field(gt=0)] | None = None
     structures: Annotated[dict[str, Annotated[float, Field(gt=0)]], AfterValidator(FrozenDict)] = (
-        Field(default_factory=dict)
+        Field(default_factory=FrozenDict)
     )
     source: SourceKeys | None = None
     note: str | None = None
@@ -296,9 +301,12 @@ class Protocol(Frozen):
     point_max_note: str | None = None
     alpha_beta: AlphaBeta | None = None
     derived: Annotated[dict[str, DerivedStructure], AfterValidator(FrozenDict)] = Field(
-        default_factory=dict
+        default_factory=FrozenDict
     )
-    tables: Annotated[dict[int, Table], AfterValidator(FrozenDict)] = Field(default_factory=dict)
+    extra_structures: tuple[Text, ...] = ()
+    tables: Annotated[dict[int, Table], AfterValidator(FrozenDict)] = Field(
+        default_factory=FrozenDict
+    )
     any_table: Table | None = None
     omitted: tuple[Omission, ...] = ()
     source_file: str | None = None
@@ -361,7 +369,36 @@ class Protocol(Frozen):
         self._check_sources()
         self._check_levels()
         _check_cycles(self.derived)
+        self._check_structure_names()
         return self
+
+    def _check_structure_names(self) -> None:
+        """Every structure name must be TG-263 (or matched as one), derived, a target name,
+        or declared centre-specific: a misspelt name would match no ROI and its rows would
+        be "not contoured" (a silent pass; docs/protocols.md)."""
+        custom = set(self.extra_structures) | set(self.derived)
+        for _, table in self._named_tables():
+            custom |= {c.structure for c in table.constraints if c.custom_name}
+        used: list[tuple[str, str]] = []
+        for fx, table in self._named_tables():
+            for i, c in enumerate(table.constraints):
+                where = f"tables.{fx}.constraints.{i}.structure [{c.structure} {c.metric}]"
+                used.append((where, c.structure))
+        for name, d in self.derived.items():
+            used += [(f"derived.{name}.expression", ref) for ref in d.references]
+        if self.alpha_beta is not None:
+            used += [(f"alpha_beta.structures.{n}", n) for n in self.alpha_beta.structures]
+        bad = [(w, n) for w, n in used if n not in custom and not standard_name(n)]
+        if bad:
+            parts = [f"{where}: {_unknown_name(name)}" for where, name in bad[:3]]
+            if len(bad) > 3:
+                parts.append(f"and {len(bad) - 3} more")
+            raise ValueError(
+                "; ".join(parts) + ". A structure must be a TG-263 name, a known synonym, a "
+                "derived structure or a target name: correct the spelling, or declare a "
+                "centre-specific name with 'custom_name: true' on the row or under "
+                "'extra_structures'"
+            )
 
     def _check_sources(self) -> None:
         used: list[tuple[str, tuple[str, ...]]] = []
@@ -463,6 +500,12 @@ class Protocol(Frozen):
             levels=self.levels,
             source_file=self.source_file,
         )
+
+
+def _unknown_name(name: str) -> str:
+    nearest = nearest_tg263_name(name)
+    hint = f" (nearest TG-263 name: {nearest!r})" if nearest else ""
+    return f"unknown structure name {name!r}{hint}"
 
 
 def _default_id(row: Mapping[str, Any], fractions: Any = None) -> str:
