@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from rtcheck import __version__
 from rtcheck.dosecontext import OrganDoses
-from rtcheck.doseset import DoseSet, dose_set
+from rtcheck.doseset import DoseSet, PlanDose, dose_set
 from rtcheck.dvh.compute import DvhOptions
 from rtcheck.dvh.dvh import DVH
 from rtcheck.errors import ConfigError, Finding, InputError, Severity
@@ -27,6 +27,7 @@ from rtcheck.geometry.resample import describe_grid
 from rtcheck.io.discover import load_case
 from rtcheck.model import Case
 from rtcheck.names import find_targets, normalise
+from rtcheck.plausibility import LesionDose, dose_plausibility
 from rtcheck.protocol import Constraint, Protocol, load_protocol
 from rtcheck.resolve import StructureResolver
 from rtcheck.result import DvhCurve, InputFile, PlanInfo, Result
@@ -43,6 +44,10 @@ class CheckOptions:
     ----------
     fractions
         Number of fractions to use for every plan (``--fractions``); None: from the RT Plans.
+    fractions_override
+        The user confirms ``fractions`` for plans whose RT Plan states another number
+        (``--fractions-override``). Without it such a disagreement is an ERROR finding (the
+        plan is not cleared); with it, a WARNING.
     rx
         ``(target ROI name, Gy)`` prescriptions given by the user (``--rx``, ``--rx-file``).
     names
@@ -60,6 +65,7 @@ class CheckOptions:
     """
 
     fractions: int | None = None
+    fractions_override: bool = False
     rx: tuple[tuple[str, float], ...] = ()
     names: tuple[tuple[str, str | None], ...] = ()
     require: tuple[str, ...] = ()
@@ -74,6 +80,8 @@ class CheckOptions:
     def __post_init__(self) -> None:
         if self.fractions is not None and self.fractions < 1:
             raise ConfigError(f"--fractions must be a positive integer, not {self.fractions}")
+        if self.fractions_override and self.fractions is None:
+            raise ConfigError("--fractions-override needs --fractions N (the number to confirm)")
         if self.alpha_beta is not None and not self.alpha_beta > 0:
             raise ConfigError(f"--alpha-beta must be positive, not {self.alpha_beta}")
 
@@ -127,7 +135,7 @@ def check_case(
         options.alpha_beta,
     )
     organ = _organ_outcomes(protocol, doses, fx_source, env)
-    findings += targets.findings + resolver.report()
+    findings += targets.findings + _plausibility(doses, targets) + resolver.report()
     for _, choice in env.used:
         comp = env.composite(choice.key)
         if comp is not None:
@@ -168,17 +176,48 @@ def _doses(case: Case, options: CheckOptions, findings: list[Finding]) -> tuple[
     n = options.fractions
     for pd in ds.plan_doses:
         if pd.fractions != n:
-            was = "states none" if pd.fractions is None else f"states {pd.fractions}"
-            findings.append(
-                Finding(
-                    "fractions.overridden",
-                    f"--fractions {n} used for plan {pd.label} (its RT Plan {was})",
-                    Severity.WARNING if pd.fractions is not None else Severity.INFO,
-                    subject=pd.label,
-                )
-            )
+            findings.append(_fractions_finding(pd, n, options.fractions_override))
     pds = tuple(replace(pd, fractions=n) for pd in ds.plan_doses)
     return DoseSet(pds, ds.findings, grid=ds.grid_choice), "--fractions"
+
+
+def _fractions_finding(pd: PlanDose, n: int, confirmed: bool) -> Finding:
+    """``--fractions n`` for a plan whose RT Plan states another number (or none).
+
+    A plan that states no number just gets it (INFO). A plan that states another number is
+    an ERROR (the verdict cannot be ``pass``: a typo in ``--fractions`` could select a more
+    lenient table) unless the user confirmed with ``--fractions-override`` (WARNING).
+    """
+    if pd.fractions is None:
+        message = f"--fractions {n} used for plan {pd.label} (its RT Plan states none)"
+        return Finding("fractions.overridden", message, Severity.INFO, subject=pd.label)
+    said = (
+        f"--fractions {n} disagrees with the RT Plan of plan {pd.label} ({pd.fractions} fractions)"
+    )
+    source = pd.plan.source if pd.plan is not None else None
+    if confirmed:
+        message = f"{said}: {n} used as confirmed by --fractions-override"
+        return Finding("fractions.overridden", message, Severity.WARNING, source, pd.label)
+    message = (
+        f"{said}: the {n}-fraction table was used, but the plan is not cleared; give "
+        f"--fractions-override to confirm {n}, or leave out --fractions to use the RT Plan's "
+        f"{pd.fractions}"
+    )
+    return Finding("fractions.overridden", message, Severity.ERROR, source, pd.label)
+
+
+def _plausibility(doses: DoseSet, targets: TargetEvaluation) -> list[Finding]:
+    """ERROR findings for a dose implausibly low for the prescriptions (rtcheck.plausibility)."""
+    lesions = [
+        LesionDose(
+            les.name,
+            les.plan,
+            les.rx.gy,
+            les.metrics.metrics.get("D95%[Gy]") if les.metrics is not None else None,
+        )
+        for les in targets.lesions
+    ]
+    return dose_plausibility(doses, lesions)
 
 
 def _dvh_options(case: Case) -> DvhOptions:

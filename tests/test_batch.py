@@ -41,7 +41,7 @@ def make_tiny_case(folder: Path, patient: str, dose_gy: float, roi: str = "Spina
     make_plan(
         folder / "RTPLAN" / "rp.dcm",
         label="SBRT",
-        prescriptions=(("PTV", 50.0, None),),
+        prescriptions=(("PTV", dose_gy, None),),  # a plausible plan delivers its prescription
         patient=patient,
         study=study,
         struct_uid=uid(f"ss-{patient}"),

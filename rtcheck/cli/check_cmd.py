@@ -6,11 +6,13 @@ the requested reports, and returns 0 (pass), 1 (fail), 3 (incomplete); errors gi
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 
-from rtcheck.errors import ConfigError
+from rtcheck.errors import ConfigError, RtcheckError
 from rtcheck.pipeline import CheckOptions, check_path
 from rtcheck.prescriptions import parse_rx_text, read_rx_file
 from rtcheck.protocol import load_name_map, load_protocol
@@ -30,7 +32,14 @@ def register(cli: click.Group) -> None:
         "--fractions",
         type=click.IntRange(min=1),
         default=None,
-        help="Number of fractions (overrides the RT Plan).",
+        help="Number of fractions; if the RT Plan states another number the plan is not "
+        "cleared unless you also give --fractions-override.",
+    )
+    @click.option(
+        "--fractions-override",
+        is_flag=True,
+        help="Confirm --fractions for plans whose RT Plan states another number (a WARNING "
+        "in the report instead of an incomplete verdict).",
     )
     @click.option(
         "--rx",
@@ -129,6 +138,7 @@ def register(cli: click.Group) -> None:
         path: str | None,
         protocol_ref: str,
         fractions: int | None,
+        fractions_override: bool,
         rx: tuple[str, ...],
         rx_file: str | None,
         names_file: str | None,
@@ -156,6 +166,7 @@ def register(cli: click.Group) -> None:
         outputs = _outputs(reports, json_out, csv_out, junit_out)
         options = CheckOptions(
             fractions=fractions,
+            fractions_override=fractions_override,
             rx=_rx(rx, rx_file),
             names=tuple(load_name_map(names_file).items()) if names_file else (),
             require=tuple(require),
@@ -196,7 +207,34 @@ def _outputs(
     ]
     for p, kind in out:
         resolve_format(p, kind)
+        _check_writable(p)
     return out
+
+
+def _check_writable(path: str) -> None:
+    """Refuse a report path that cannot be written, before the evaluation (not after it).
+
+    The report is written to a temporary file beside the target (beside the file a symbolic
+    link points to), then renamed over it (:mod:`rtcheck.report.atomic`). So that folder must
+    exist and be writable, and the target, if it exists, must be a regular file (not a
+    folder, nor a device, pipe or socket, which the rename would replace).
+    """
+    shown = Path(path)
+    target = Path(os.path.realpath(shown)) if shown.is_symlink() else shown
+    folder = target.parent
+    if not folder.is_dir():
+        why = "does not exist" if not folder.exists() else "is not a folder"
+        raise RtcheckError(f"cannot write report: folder {folder} {why}; create it first", path)
+    if target.is_dir():
+        raise RtcheckError("cannot write report: the path is a folder", path)
+    if target.exists() and not target.is_file():
+        raise RtcheckError(
+            "cannot write report: the path exists and is not a regular file (a device, pipe "
+            "or socket); choose another file name",
+            path,
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RtcheckError(f"cannot write report: folder {folder} is not writable", path)
 
 
 def _print(result: Result, fmt: str, color: bool | None) -> None:

@@ -28,14 +28,45 @@ VERDICT_LABELS: dict[Verdict, tuple[str, str]] = {
     Verdict.INCOMPLETE: ("?", "INCOMPLETE"),
 }
 
+#: One sentence per verdict. A PASS with constraints not evaluated (organs not contoured,
+#: which do not block a pass) must not claim everything was evaluated: use
+#: :func:`verdict_sentence`, which says how many were not evaluated.
 VERDICT_SENTENCES: dict[Verdict, str] = {
-    Verdict.PASS: "Every constraint was evaluated and met.",
+    Verdict.PASS: "No constraint failed and every required constraint was evaluated.",
     Verdict.FAIL: "At least one constraint is not met.",
     Verdict.INCOMPLETE: (
         "No constraint failed, but not everything could be evaluated: "
         "this plan is not cleared by rtcheck."
     ),
 }
+
+
+def verdict_sentence(result: Result) -> str:
+    """The verdict's sentence for ``result``, stating what a PASS did not evaluate.
+
+    A PASS where every constraint was evaluated says so; otherwise it says how many were not
+    evaluated and why (in a PASS these can only be organs that are not contoured and not
+    required), e.g. "No constraint failed and every required constraint was evaluated;
+    58 constraints were not evaluated (organs not contoured)."
+    """
+    if result.verdict is not Verdict.PASS:
+        return VERDICT_SENTENCES[result.verdict]
+    skipped = not_evaluated(result)
+    if not skipped:
+        return "Every constraint was evaluated and met."
+    n = len(skipped)
+    absent = sum(is_not_contoured(c) for c in skipped)
+    if absent == n:
+        why = "organs not contoured"
+    elif absent:
+        why = (
+            f"{absent} for organs not contoured, {n - absent} for other reasons given in the report"
+        )
+    else:
+        why = "reasons given in the report"
+    were = "constraint was" if n == 1 else "constraints were"
+    return f"{VERDICT_SENTENCES[Verdict.PASS][:-1]}; {n} {were} not evaluated ({why})."
+
 
 SEVERITY_LABELS: dict[Severity, tuple[str, str]] = {
     Severity.INFO: ("i", "INFO"),
@@ -161,6 +192,19 @@ def all_findings(result: Result) -> list[FindingRow]:
         rows.extend(FindingRow(f, lesion.name) for f in lesion.findings)
     rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return sorted(rows, key=lambda r: rank.get(r.finding.severity, 3))
+
+
+def is_not_contoured(c: ConstraintResult) -> bool:
+    """Not evaluated only because an organ nobody requires is absent from the plan."""
+    return c.status is Status.NOT_EVALUATED and (c.reason or "").startswith("not contoured")
+
+
+def fmt_limits(limits: Iterable[Limit]) -> str:
+    """``< 23 Gy`` for a single unnamed level, ``none < 8 Gy, minor < 10 Gy`` otherwise."""
+    limits = tuple(limits)
+    if len(limits) == 1 and limits[0].level in ("limit", ""):
+        return fmt_limit(limits[0])
+    return ", ".join(f"{lim.level} {fmt_limit(lim)}" for lim in limits)
 
 
 def not_evaluated(result: Result) -> list[ConstraintResult]:

@@ -192,7 +192,7 @@ def _verdict(v: ReportView) -> Table:
 
 
 def _attention(v: ReportView) -> list[Flowable]:
-    if not v.attention:
+    if not v.attention and not v.not_contoured:
         return []
     s = styles()
     out: list[Flowable] = [Paragraph("Needs attention", s["h2"])]
@@ -206,6 +206,15 @@ def _attention(v: ReportView) -> list[Flowable]:
         out.append(Paragraph(
             f'<font color="{fg}"><b>{esc(r.status.symbol)} {esc(r.status.word)}</b></font> '
             f"{where}<b>{esc(r.structure)}</b> {esc(r.metric)} {detail}", s["body"]))  # fmt: skip
+    if v.not_contoured:
+        n, k = len(v.not_contoured), v.not_contoured_count
+        names = esc(", ".join(v.not_contoured))
+        text = (
+            f"<b>? NOT CONTOURED</b> {n} protocol structure{'s' if n != 1 else ''} absent from "
+            f"the plan, {k} constraint{'s' if k != 1 else ''} not evaluated (none required by "
+            f"the protocol or --require): {names}"
+        )
+        out.append(Paragraph(text, s["body"]))
     return out
 
 

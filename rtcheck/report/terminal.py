@@ -95,7 +95,7 @@ def _header(console: Console, result: Result, groups: Groups, look: Look) -> Non
     else:
         banner = Text(word)
     console.print(Text.assemble(banner, "  ", counts_line(result, groups, look)))
-    console.print(Text(cm.VERDICT_SENTENCES[result.verdict]))
+    console.print(Text(cm.verdict_sentence(result)))
     failed = _failed_line(result, look)
     if failed is not None:
         console.print(failed)

@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rtcheck.report import common as cm
+from rtcheck.report.common import is_not_contoured
 from rtcheck.report.terminal_style import Look, fits, new_table, print_table, status_text
 from rtcheck.result import ConstraintResult, Limit, Result, Status
 
@@ -41,11 +42,6 @@ __all__ = [
     "print_notes",
     "print_organs",
 ]
-
-
-def is_not_contoured(c: ConstraintResult) -> bool:
-    """Not evaluated only because an organ nobody requires is absent from the plan."""
-    return c.status is Status.NOT_EVALUATED and (c.reason or "").startswith("not contoured")
 
 
 @dataclass(frozen=True)

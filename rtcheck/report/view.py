@@ -68,7 +68,7 @@ def _row(c: ConstraintResult, levels: list[str]) -> ConstraintRow:
         match=c.match or "",
         metric=cm.metric_text(c),
         limits=tuple(limits),
-        limits_text=", ".join(f"{lim.level} {cm.fmt_limit(lim)}" for lim in c.limits),
+        limits_text=cm.fmt_limits(c.limits),
         value=cm.fmt_value(c.value, c.unit, c.limits),
         margin=cm.fmt_margin(c),
         status=status_view(c.status),
@@ -168,6 +168,8 @@ class ReportView:
     counts: dict[str, int]
     counts_text: str
     attention: tuple[ConstraintRow, ...]
+    not_contoured: tuple[str, ...]
+    not_contoured_count: int
     oars: ConstraintTable
     lesions: tuple[LesionView, ...]
     findings: tuple[cm.FindingRow, ...]
@@ -185,7 +187,13 @@ def build_view(result: Result) -> ReportView:
     p = result.plan
     symbol, word = cm.VERDICT_LABELS[result.verdict]
     everything = constraint_table(result, result.all_constraints)
-    attention = tuple(r for r in everything.rows if r.status.css in ("fail", "ne"))
+    absent = [c for c in result.all_constraints if cm.is_not_contoured(c)]
+    absent_ids = {(c.id, c.lesion or "") for c in absent}
+    attention = tuple(
+        r
+        for r in everything.rows
+        if r.status.css == "fail" or (r.status.css == "ne" and (r.id, r.lesion) not in absent_ids)
+    )
     single = p.dose_summation == "single plan" and len(p.plan_labels) <= 1
     return ReportView(
         result=result,
@@ -205,10 +213,12 @@ def build_view(result: Result) -> ReportView:
         dose_grid=p.dose_grid or "—",
         single_plan=single,
         verdict=StatusView(symbol, word, cm.status_class(result.verdict)),
-        verdict_sentence=cm.VERDICT_SENTENCES[result.verdict],
+        verdict_sentence=cm.verdict_sentence(result),
         counts=result.counts,
         counts_text=cm.counts_text(result),
         attention=tuple(sorted(attention, key=lambda r: r.status.css != "fail")),
+        not_contoured=tuple(dict.fromkeys(c.structure for c in absent)),
+        not_contoured_count=len(absent),
         oars=constraint_table(result, result.constraints),
         lesions=tuple(_lesion_view(lesion) for lesion in result.lesions),
         findings=tuple(cm.all_findings(result)),

@@ -1,0 +1,151 @@
+"""Is the dose plausible for the prescriptions? ERROR findings when it clearly is not.
+
+A dose in the wrong units (Gy labelled cGy), a dose per fraction labelled as the whole plan, or
+the wrong dose file can meet every organ limit: a protocol without target rules (TG-101) would
+then clear a plan whose targets get a fraction of their prescription. These checks compare each
+plan's dose with what is known to be prescribed on it (``docs/evaluation.md``, section 5):
+
+* the plan's dose is zero everywhere;
+* the plan's dose maximum is below :data:`PLAUSIBLE_FRACTION` of the largest known prescription
+  of the plan;
+* a lesion with a known prescription has ``D95%`` below :data:`PLAUSIBLE_FRACTION` of it
+  (on its own plan's dose).
+
+The first that applies to a plan is reported (the later ones follow from it). Each is an ERROR
+finding, so the verdict cannot be ``pass`` (:func:`rtcheck.evaluate.decide`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rtcheck.doseset import DoseSet, PlanDose
+from rtcheck.errors import Finding, Severity
+
+__all__ = ["PLAUSIBLE_FRACTION", "LesionDose", "dose_plausibility"]
+
+#: A dose maximum, or a lesion's D95%, below this fraction of the prescription is implausible.
+PLAUSIBLE_FRACTION = 0.5
+
+_CAUSES = (
+    "this suggests wrong dose units (e.g. Gy values labelled cGy), a dose per fraction "
+    "labelled as the plan dose, or a wrong dose file"
+)
+
+
+@dataclass(frozen=True)
+class LesionDose:
+    """What the check needs of one lesion.
+
+    Attributes
+    ----------
+    name
+        Target ROI name.
+    plan
+        The plan dose the lesion is evaluated on (None: no plan claims it).
+    rx_gy
+        Its prescription (total Gy), None when unknown.
+    d95_gy
+        ``D95%`` of the target on ``plan``'s dose, None when not computed.
+    """
+
+    name: str
+    plan: PlanDose | None
+    rx_gy: float | None
+    d95_gy: float | None
+
+
+def dose_plausibility(doses: DoseSet, lesions: Sequence[LesionDose]) -> list[Finding]:
+    """ERROR findings for implausibly low doses (see the module docstring)."""
+    out: list[Finding] = []
+    for pd in doses.plan_doses:
+        mine = [les for les in lesions if les.plan is pd]
+        finding = _zero(pd) or _low_max(pd, mine)
+        if finding is not None:
+            out.append(finding)
+            continue
+        out += [f for f in (_low_d95(pd, les) for les in mine) if f is not None]
+    return out
+
+
+def _known_rx(pd: PlanDose, mine: Sequence[LesionDose]) -> tuple[float, str] | None:
+    """Largest known prescription of the plan and what it is (lesions first, else the plan)."""
+    known = [(les.rx_gy, les.name) for les in mine if _positive(les.rx_gy)]
+    if not known and pd.plan is not None:  # no lesion prescription: the RT Plan's own
+        known = [
+            (p.target_dose_gy, f"dose reference {p.description or p.number or ''}".strip())
+            for p in pd.plan.target_prescriptions
+            if _positive(p.target_dose_gy)
+        ]
+    if not known:
+        return None
+    gy, what = max(known, key=lambda k: k[0])
+    return float(gy), what
+
+
+def _zero(pd: PlanDose) -> Finding | None:
+    if pd.dose.max_gy > 0:
+        return None
+    return Finding(
+        "dose.zero",
+        f"the dose of plan {pd.label} is zero everywhere{_where(pd)}: nothing can be "
+        "cleared on it; check that the right dose file was exported",
+        Severity.ERROR,
+        subject=pd.label,
+        source=pd.dose.source,
+    )
+
+
+def _low_max(pd: PlanDose, mine: Sequence[LesionDose]) -> Finding | None:
+    rx = _known_rx(pd, mine)
+    if rx is None:
+        return None
+    gy, what = rx
+    top = pd.dose.max_gy
+    if top >= PLAUSIBLE_FRACTION * gy:
+        return None
+    return Finding(
+        "dose.below_prescription",
+        f"the dose maximum of plan {pd.label} is {top:.4g} Gy, {_pct(top, gy)} of the largest "
+        f"prescription of the plan ({gy:g} Gy, {what}); a maximum below "
+        f"{PLAUSIBLE_FRACTION * 100:g} % of it is implausible: {_CAUSES}{_where(pd)}",
+        Severity.ERROR,
+        subject=pd.label,
+        source=pd.dose.source,
+    )
+
+
+def _low_d95(pd: PlanDose, les: LesionDose) -> Finding | None:
+    if not _positive(les.rx_gy) or les.d95_gy is None or not math.isfinite(les.d95_gy):
+        return None
+    assert les.rx_gy is not None
+    if les.d95_gy >= PLAUSIBLE_FRACTION * les.rx_gy:
+        return None
+    share = _pct(les.d95_gy, les.rx_gy)
+    return Finding(
+        "dose.lesion_below_prescription",
+        f"{les.name}: D95% is {les.d95_gy:.4g} Gy on plan {pd.label}, {share} of its "
+        f"prescription ({les.rx_gy:g} Gy); a D95% below {PLAUSIBLE_FRACTION * 100:g} % of "
+        f"the prescription is implausible: {_CAUSES}, or a wrong target or prescription"
+        f"{_where(pd)}",
+        Severity.ERROR,
+        subject=les.name,
+        source=pd.dose.source,
+    )
+
+
+def _positive(gy: float | None) -> bool:
+    return gy is not None and math.isfinite(gy) and gy > 0
+
+
+def _pct(value: float, of: float) -> str:
+    return f"{100.0 * value / of:.3g} %"
+
+
+def _where(pd: PlanDose) -> str:
+    """The dose files, when the finding's ``source`` cannot name one (a sum of BEAM doses)."""
+    if pd.dose.source:
+        return ""
+    return f" (dose {', '.join(pd.components)})" if pd.components else ""
