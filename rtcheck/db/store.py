@@ -38,7 +38,12 @@ _CHUNK = 500
 
 
 def as_utc(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime (SQLite hands back naive UTC values)."""
+    """``value`` as an aware UTC datetime; a naive value is taken to be UTC already.
+
+    Every time is converted with this before it is written: SQLite stores a datetime without
+    its offset (and hands back naive values), PostgreSQL ``timestamptz`` reads a naive value
+    in the session time zone; as UTC instants both give the same answer.
+    """
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -64,7 +69,11 @@ class ResultsDB:
             Bad URL, missing driver, missing folder, or a schema newer than this rtcheck.
         """
         engine = create_db_engine(database_url(url_or_path))
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except BaseException:
+            engine.dispose()  # a refused database must not leave pooled connections open
+            raise
         return cls(engine)
 
     @property
@@ -268,7 +277,7 @@ def _case_row(run_id: int, rec: CaseRecord, result: Result | None) -> CaseRow:
         n_findings=rec.n_findings,
         n_inputs=rec.n_inputs,
         reports_json=json.dumps(list(rec.reports)),
-        created=rec.created,
+        created=as_utc(rec.created),  # SQLite keeps no offset: store the UTC instant
         seconds=rec.seconds,
         result_json=result_json,
     )
