@@ -1,11 +1,10 @@
-"""Structure volume from contours (numpy only): polygon areas and the slab model.
+"""Structure volume from contours: the DVH engine's exact slab model, and polygon helpers.
 
-The slab model is the one in ``ARCHITECTURE.md``: every plane of closed contours is extruded
-half-way to its neighbouring planes, and half a contour spacing beyond the first and last
-planes. Contours inside contours on one plane are holes (even-odd rule). One refinement
-(documented in ``docs/io.md``): a plane never extends more than half the ROI's nominal contour
-spacing (the median spacing between its planes) towards a neighbour, so a gap between two
-separate parts of an ROI is not filled.
+:func:`roi_volume_cc` is the volume the DVH engine uses (``DVH.structure_volume_cc``): the
+:class:`~rtcheck.geometry.planes.PlaneStack` of the ROI (``docs/dvh.md``: slabs half-way to
+the neighbouring planes, half-spacing end caps, the gap rule, duplicate contours kept once,
+even-odd holes, crossing contours taken exactly), built with the same options as the DVH. So
+``rtcheck info`` and ``rtcheck dvh`` / ``rtcheck check`` report the same volume.
 """
 
 from __future__ import annotations
@@ -13,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import shapely
 
+from rtcheck.geometry.planes import DEFAULT_GAP_FACTOR, PlaneStack, plane_stack
 from rtcheck.model import Roi
 
 
@@ -51,21 +52,34 @@ def plane_area(polygons: Sequence[np.ndarray]) -> float:
     return max(total, 0.0)
 
 
-def slab_thicknesses(z: Sequence[float]) -> np.ndarray:
-    """Thickness (mm) of the slab around each plane position in sorted ``z`` (len >= 2)."""
-    zs = np.asarray(z, dtype=float)
-    gaps = np.diff(zs)
-    nominal = float(np.median(gaps))
-    half = np.minimum(gaps, nominal) / 2.0
-    below = np.concatenate([[nominal / 2.0], half])
-    above = np.concatenate([half, [nominal / 2.0]])
-    return below + above
+def roi_stack(
+    roi: Roi,
+    *,
+    single_plane_thickness_mm: float | None = None,
+    nominal_spacing_mm: float | None = None,
+    end_caps: bool = True,
+    gap_factor: float | None = DEFAULT_GAP_FACTOR,
+) -> PlaneStack:
+    """The slab model of ``roi`` exactly as the DVH engine builds it (same keywords as
+    :class:`rtcheck.dvh.compute.DvhOptions`)."""
+    return plane_stack(
+        roi,
+        end_caps=end_caps,
+        single_plane_thickness_mm=single_plane_thickness_mm,
+        gap_factor=gap_factor,
+        nominal_spacing_mm=nominal_spacing_mm,
+    )
 
 
 def roi_volume_cc(
-    roi: Roi, *, single_plane_thickness_mm: float | None = None, tol_mm: float = 0.01
+    roi: Roi,
+    *,
+    single_plane_thickness_mm: float | None = None,
+    nominal_spacing_mm: float | None = None,
+    end_caps: bool = True,
+    gap_factor: float | None = DEFAULT_GAP_FACTOR,
 ) -> float | None:
-    """Volume (cm^3) the closed planar contours of ``roi`` describe (slab model).
+    """Volume (cm^3) the closed planar contours of ``roi`` describe: the DVH engine's volume.
 
     Parameters
     ----------
@@ -73,22 +87,60 @@ def roi_volume_cc(
         The ROI.
     single_plane_thickness_mm
         Slab thickness used when the ROI has contours on one plane only (e.g. the CT slice
-        thickness). When None, a one-plane ROI has no defined volume and None is returned.
-    tol_mm
-        Contours whose z differ by at most this lie on one plane.
+        thickness). When None, a one-plane ROI has no defined volume and None is returned
+        (the DVH engine would use its 2 mm default and say so in a Finding).
+    nominal_spacing_mm, end_caps, gap_factor
+        As in :class:`rtcheck.dvh.compute.DvhOptions`; pass the DVH's values to get its
+        volume (``rtcheck check`` and ``rtcheck dvh`` use the CT slice thickness for both
+        thickness keywords).
 
     Returns
     -------
     float or None
         0.0 for an ROI without volume contours; None for a one-plane ROI without a thickness.
     """
-    planes = roi.planes(tol_mm)
-    if not planes:
-        return 0.0
-    areas = np.array([plane_area([c.points for c in cs]) for _, cs in planes])
-    if len(planes) == 1:
-        if single_plane_thickness_mm is None:
-            return None
-        return float(areas[0] * single_plane_thickness_mm / 1000.0)
-    thick = slab_thicknesses([z for z, _ in planes])
-    return float(np.dot(areas, thick) / 1000.0)
+    stack = roi_stack(
+        roi,
+        single_plane_thickness_mm=single_plane_thickness_mm,
+        nominal_spacing_mm=nominal_spacing_mm,
+        end_caps=end_caps,
+        gap_factor=gap_factor,
+    )
+    if stack.n_planes == 1 and single_plane_thickness_mm is None:
+        return None
+    return exact_stack(stack).volume_cc
+
+
+def exact_stack(stack: PlaneStack) -> PlaneStack:
+    """``stack`` with its planes of crossing or self-intersecting contours made exact.
+
+    The DVH engine finds such planes while rasterizing (coverage outside [0, 1]) and takes
+    their exact even-odd region (:meth:`PlaneStack.with_exact_planes`); without a dose grid
+    they are found here with shapely: a ring that is not simple, or two rings of one plane
+    whose boundaries meet. (Rings that only touch are made exact too: same area.)
+    """
+    bad = crossing_planes(stack)
+    return stack.with_exact_planes(bad) if bad.size else stack
+
+
+def crossing_planes(stack: PlaneStack) -> np.ndarray:
+    """Indices of the planes holding a self-intersecting ring or two rings that meet."""
+    rs, prs = stack.ring_start, stack.plane_ring_start
+    rings = np.array(
+        [
+            shapely.linearrings(stack.xy[rs[r] : rs[r + 1]]) if rs[r + 1] - rs[r] >= 3 else None
+            for r in range(rs.size - 1)
+        ],
+        dtype=object,
+    )
+    simple = shapely.is_simple(rings) | shapely.is_missing(rings)
+    bad = []
+    for p in range(stack.n_planes):
+        mine = rings[prs[p] : prs[p + 1]]
+        if not simple[prs[p] : prs[p + 1]].all():
+            bad.append(p)
+        elif mine.size > 1:
+            pairs = shapely.STRtree(mine).query(mine, predicate="intersects")
+            if np.any(pairs[0] != pairs[1]):
+                bad.append(p)
+    return np.asarray(bad, dtype=np.int64)

@@ -288,3 +288,35 @@ def test_slab_extreme_is_the_true_maximum_over_the_region() -> None:
         lipschitz = 3 * 50.0
         assert dense <= got + 1e-9
         assert got <= dense + lipschitz * 0.02 * 1.5
+
+
+@pytest.mark.parametrize("every_plane", [True, False])
+def test_slab_layers_counts_hold_at_rounding_ties(every_plane: bool) -> None:
+    # layer thicknesses chosen so that (piece * dz / cell_mm - 0.02) lands on an integer:
+    # the count used to size the output must be the count written (no write past the end)
+    rng = np.random.default_rng(7)
+    w_lo = np.round(rng.uniform(-3, 22, 400) * 4) / 4
+    w_hi = w_lo + rng.choice([0.25, 0.5, 1.0, 1.5, 1 / 3], 400)
+    for dz in (1.0, 2.5, 3.0, 0.3):
+        for k in (1, 2, 3, 5):
+            for frac in (1.0, 0.5, 0.25):
+                cell = dz * frac / (k + 0.02)
+                start, lw, lt = dk.slab_layers(w_lo, w_hi, dz, cell, 20, every_plane)
+                assert start[0] == 0 and start[-1] == lw.size == lt.size
+                assert np.all(np.diff(start) >= 1)
+                for p in range(w_lo.size):
+                    seg = slice(start[p], start[p + 1])
+                    assert lt[seg].sum() == pytest.approx((w_hi[p] - w_lo[p]) * dz, rel=1e-12)
+                    assert np.all((lw[seg] > w_lo[p]) & (lw[seg] < w_hi[p]))
+                    assert np.all(lt[seg] <= cell * 1.021)
+
+
+def test_slab_layers_non_finite_layer_size_gives_one_layer_per_piece() -> None:
+    w_lo = np.array([0.5, 3.0])
+    w_hi = np.array([2.5, 3.5])
+    for cell in (np.nan, np.inf):
+        start, lw, lt = dk.slab_layers(w_lo, w_hi, 2.0, cell, 10, True)
+        # first slab cut at w = 1 and 2, the second lies between planes
+        assert list(start) == [0, 3, 4]
+        assert lw.tolist() == pytest.approx([0.75, 1.5, 2.25, 3.25])
+        assert lt.tolist() == pytest.approx([1.0, 2.0, 1.0, 1.0])

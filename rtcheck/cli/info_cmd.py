@@ -179,7 +179,10 @@ def roi_info(roi: Roi, ct_thickness_mm: float | None) -> dict[str, Any]:
     planes = roi.planes()
     note = None
     thickness = ct_thickness_mm or DEFAULT_SINGLE_PLANE_MM
-    volume = roi_volume_cc(roi, single_plane_thickness_mm=thickness)
+    # the DVH's volume: rtcheck check / dvh use the CT slice thickness for both keywords
+    volume = roi_volume_cc(
+        roi, single_plane_thickness_mm=thickness, nominal_spacing_mm=ct_thickness_mm
+    )
     if len(planes) == 1:
         source = "CT slice thickness" if ct_thickness_mm else "default, no CT slice thickness known"
         note = f"single plane: slab of {thickness:g} mm ({source})"

@@ -234,7 +234,11 @@ def block_extrema(dose: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
 
 @nb.njit(**JIT)
 def _n_layers(a: float, b: float, dz: float, cell_mm: float) -> int:
-    return max(1, int(np.ceil((b - a) * dz / cell_mm - 0.02)))
+    """Layers of the piece ``[a, b]``: at least 1, each at most ``cell_mm`` thick."""
+    x = np.ceil((b - a) * dz / cell_mm - 0.02)
+    # a thin piece, or a non-finite count (cell_mm NaN or 0, refused upstream): one layer;
+    # NaN and inf are never converted to int (undefined in LLVM)
+    return int(x) if 1.0 < x < 1e15 else 1
 
 
 @nb.njit(**JIT)
@@ -249,6 +253,39 @@ def _next_cut(a: float, top: float, nz: int, every_plane: bool) -> float:
 
 
 @nb.njit(**JIT)
+def _slab_pieces(
+    w_lo: np.ndarray, w_hi: np.ndarray, nz: int, every_plane: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut slabs at the dose planes: ``(piece_start[P + 1], piece_a, piece_b)``.
+
+    Two passes of the same exact operations (floor, +1, min, compare: no rounding that
+    compiler contraction could change), so the count of the first pass is the number of
+    pieces the second writes.
+    """
+    n = w_lo.shape[0]
+    start = np.zeros(n + 1, dtype=np.int64)
+    for p in range(n):
+        count = 0
+        a = w_lo[p]
+        while a < w_hi[p]:
+            a = _next_cut(a, w_hi[p], nz, every_plane)
+            count += 1
+        start[p + 1] = start[p] + count
+    pa = np.empty(start[n])
+    pb = np.empty(start[n])
+    for p in range(n):
+        m = start[p]
+        a = w_lo[p]
+        while a < w_hi[p] and m < start[p + 1]:
+            b = _next_cut(a, w_hi[p], nz, every_plane)
+            pa[m] = a
+            pb[m] = b
+            m += 1
+            a = b
+    return start, pa, pb
+
+
+@nb.njit(**JIT)
 def slab_layers(
     w_lo: np.ndarray, w_hi: np.ndarray, dz: float, cell_mm: float, nz: int, every_plane: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -259,30 +296,31 @@ def slab_layers(
     outside the grid), and each piece into equal layers at most ``cell_mm`` thick (``inf``:
     one layer per piece). Returns ``(layer_start[P + 1], layer_w, layer_t_mm)``: centre
     (z index) and thickness (mm) of every layer.
+
+    Each piece's layer count is computed once and stored, then used both to size and to
+    fill the output: a count recomputed in a second pass could differ in the last bit
+    (fastmath contraction) and write past the arrays (see ``docs/dvh.md``).
     """
     n = w_lo.shape[0]
+    piece_start, pa, pb = _slab_pieces(w_lo, w_hi, nz, every_plane)
+    npiece = pa.shape[0]
+    pk = np.empty(npiece, dtype=np.int64)
+    for m in range(npiece):
+        pk[m] = _n_layers(pa[m], pb[m], dz, cell_mm)
     start = np.zeros(n + 1, dtype=np.int64)
     for p in range(n):
-        count = 0
-        a = w_lo[p]
-        while a < w_hi[p]:
-            b = _next_cut(a, w_hi[p], nz, every_plane)
-            count += _n_layers(a, b, dz, cell_mm)
-            a = b
-        start[p + 1] = start[p] + count
+        start[p + 1] = start[p] + pk[piece_start[p] : piece_start[p + 1]].sum()
     lw = np.empty(start[n])
     lt = np.empty(start[n])
-    for p in range(n):
-        m = start[p]
-        a = w_lo[p]
-        while a < w_hi[p]:
-            b = _next_cut(a, w_hi[p], nz, every_plane)
-            k = _n_layers(a, b, dz, cell_mm)
-            for q in range(k):
-                lw[m] = a + (q + 0.5) * (b - a) / k
-                lt[m] = (b - a) * dz / k
-                m += 1
-            a = b
+    m = 0
+    for q in range(npiece):
+        a = pa[q]
+        b = pb[q]
+        k = pk[q]
+        for r in range(k):
+            lw[m] = a + (r + 0.5) * (b - a) / k
+            lt[m] = (b - a) * dz / k
+            m += 1
     return start, lw, lt
 
 

@@ -25,8 +25,16 @@ _MAX_ERRORS = 4
 
 
 def builtin_protocol_dir() -> Path:
-    """The ``constraints/`` folder shipped with rtcheck (next to the package)."""
-    return Path(rtcheck.__file__).resolve().parents[1] / "constraints"
+    """The protocols shipped with rtcheck.
+
+    In a source checkout (editable install) the top-level ``constraints/`` folder next to
+    the package; in an installed wheel, its copy ``rtcheck/_constraints`` (``setup.py``).
+    """
+    package = Path(rtcheck.__file__).resolve().parent
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "constraints").is_dir():
+        return checkout / "constraints"
+    return package / "_constraints"
 
 
 def protocol_dirs() -> tuple[Path, ...]:
