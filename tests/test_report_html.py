@@ -210,3 +210,30 @@ def test_html_renders_in_headless_chromium(name: str, tmp_path: Path) -> None:
     assert len(p.rows) == len(result.all_constraints)
     assert len(re.findall(r'id="dvh-curve-\d+"', dom)) == len(result.dvhs)
     assert len(re.findall(r'id="dvh-marker-\d+"', dom)) == expected_markers(result)
+
+
+def test_organs_not_contoured_have_their_own_table(tmp_path: Path) -> None:
+    """Sample oligo_single under TG-101: 37 rows on organs the plan does not contain.
+
+    They must not be interleaved with the evaluated organ rows (the main table then shows the
+    4 failures among 26 rows, not among 63), and the attention list names them once.
+    """
+    from rtcheck.cli import main
+
+    sample = Path(__file__).resolve().parents[1] / "sample_dicom" / "oligo_single"
+    out = tmp_path / "r.html"
+    assert main(["check", str(sample), "--protocol", "tg101", "--report", str(out)]) == 1
+    html = out.read_text(encoding="utf-8")
+    oars = html[html.index('<section class="oars">') :]
+    oars = oars[: oars.index("</section>")]
+    main_table, _, absent_table = oars.partition("<h3>Organs not contoured</h3>")
+    assert absent_table, "no table of organs not contoured"
+    main_rows = re.findall(r'data-status="(\w+)"', main_table)
+    absent_rows = re.findall(r'data-status="(\w+)"', absent_table)
+    assert main_rows.count("fail") == 4 and main_rows.count("pass") == 21
+    assert main_rows.count("ne") == 1  # Liver: limit unconfirmed, not a missing organ
+    assert absent_rows == ["ne"] * 37
+    assert "OpticChiasm" in absent_table and "OpticChiasm" not in main_table
+    attention = html[html.index('<section class="attention">') :]
+    attention = attention[: attention.index("</section>")]
+    assert "22 protocol structures absent from the plan, 37 constraints" in attention

@@ -364,8 +364,13 @@ def _story(v: ReportView) -> list[Flowable]:
         story.append(_p("Margin is the distance to the most lenient limit, positive on the "
                         "passing side.", "muted"))  # fmt: skip
         story.append(_constraint_table(v.oars))
-    else:
+    elif not v.oars_not_contoured.rows:
         story.append(_p("The protocol has no organ-at-risk constraints.", "body"))
+    if v.oars_not_contoured.rows:
+        story.append(Paragraph("Organs not contoured", s["h3"]))
+        story.append(_p("Constraints on organs this plan does not contain: not evaluated, and "
+                        "not required by the protocol or --require.", "muted"))  # fmt: skip
+        story.append(_constraint_table(v.oars_not_contoured))
     story += _dvh(v.result)
     story += _findings(v)
     story += _inputs(v)

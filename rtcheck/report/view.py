@@ -171,6 +171,7 @@ class ReportView:
     not_contoured: tuple[str, ...]
     not_contoured_count: int
     oars: ConstraintTable
+    oars_not_contoured: ConstraintTable
     lesions: tuple[LesionView, ...]
     findings: tuple[cm.FindingRow, ...]
     matching: tuple[cm.MatchRow, ...]
@@ -219,7 +220,12 @@ def build_view(result: Result) -> ReportView:
         attention=tuple(sorted(attention, key=lambda r: r.status.css != "fail")),
         not_contoured=tuple(dict.fromkeys(c.structure for c in absent)),
         not_contoured_count=len(absent),
-        oars=constraint_table(result, result.constraints),
+        oars=constraint_table(
+            result, tuple(c for c in result.constraints if not cm.is_not_contoured(c))
+        ),
+        oars_not_contoured=constraint_table(
+            result, tuple(c for c in result.constraints if cm.is_not_contoured(c))
+        ),
         lesions=tuple(_lesion_view(lesion) for lesion in result.lesions),
         findings=tuple(cm.all_findings(result)),
         matching=tuple(cm.matching_decisions(result)),
