@@ -222,6 +222,7 @@ def test_changed_protocol_or_options_recompute(tree: Path, tmp_path: Path) -> No
         (["--scheduler", "127.0.0.1:8786"], "needs a protocol"),
         (["--protocol", "no-such-protocol"], "unknown protocol"),
         (["--db", "/no/such/folder/r.sqlite"], "does not exist"),
+        (["--fractions-override"], "--fractions-override needs --fractions"),
     ],
 )
 def test_bad_options_are_one_line_errors(
@@ -256,3 +257,38 @@ def test_cli_check_options_reach_every_case(tree: Path, tmp_path: Path) -> None:
         stored = db.case_result(1)
     assert stored is not None and stored["plan"]["fractions"] == 3
     assert all(c["id"].endswith(".3fx") for c in stored["constraints"] if "fx" in c["id"])
+
+
+def _case_report(out: Path) -> dict:
+    (row,) = _summary(out)
+    return json.loads((out / row["report"]).read_text())
+
+
+def test_cli_fractions_override_reaches_every_case(tmp_path: Path) -> None:
+    """The plan says 5 fx; the uniform 10 Gy cord passes the 3 fx limits (Max < 21.9 Gy,
+    D0.35cc < 18 Gy, D1.2cc < 12.3 Gy). ``--fractions 3`` disagrees with the plan: incomplete
+    for that reason alone; confirmed with ``--fractions-override`` the case passes. The
+    confirmed run reuses nothing: the option is part of the fingerprint."""
+    root = tmp_path / "in"
+    make_tiny_case(root / "T1", "T1", 10.0)
+    out = tmp_path / "out"
+    args = ["batch", str(root), "-p", "tg101", "-o", str(out), "-j", "1", "--fractions", "3"]
+    args += ["--report-formats", "json", "--no-progress"]
+    assert main(args) == 3
+    asked = _case_report(out)
+    assert asked["verdict"] == "incomplete" and asked["plan"]["fractions"] == 3
+    errors = [f for f in asked["findings"] if f["severity"] == "error"]
+    assert [f["code"] for f in errors] == ["fractions.overridden"]
+    assert "--fractions-override" in errors[0]["message"]
+    cord = [c for c in asked["constraints"] if c["id"].startswith("SpinalCord.")]
+    assert cord and all(c["id"].endswith(".3fx") and c["status"] == "pass" for c in cord)
+    assert all(c["value"] == pytest.approx(10.0, abs=1e-3) for c in cord)
+
+    assert main([*args, "--fractions-override"]) == 0
+    confirmed = _case_report(out)
+    assert confirmed["verdict"] == "pass"
+    assert not [f for f in confirmed["findings"] if f["severity"] == "error"]
+    (w,) = [f for f in confirmed["findings"] if f["code"] == "fractions.overridden"]
+    assert w["severity"] == "warning"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["options"]["fractions_override"] is True

@@ -8,88 +8,20 @@ line on stderr. See ``docs/batch.md``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-from rtcheck.errors import ConfigError
-
-_MAX_ERROR_LINES = 20
-
-_CHECK_OPTIONS = (
-    click.option(
-        "--fractions",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Number of fractions for every case (default: from each RT Plan).",
-    ),
-    click.option(
-        "--names",
-        "names_file",
-        type=click.Path(path_type=str, exists=True, dir_okay=False),
-        help="YAML map 'protocol name: ROI name' applied to every case.",
-    ),
-    click.option(
-        "--require",
-        multiple=True,
-        metavar="STRUCTURE",
-        help="Protocol structure that must be evaluated (repeatable).",
-    ),
-    click.option(
-        "--alpha-beta", type=float, default=None, help="alpha/beta (Gy) for EQD2/BED limits."
-    ),
-    click.option(
-        "--relative-prescription-gy",
-        type=float,
-        default=None,
-        help="Dose (Gy) a stored value of 1.0 represents, for RELATIVE doses.",
-    ),
-    click.option(
-        "--allow-frame-mismatch",
-        is_flag=True,
-        help="Accept dose and structures on different frames of reference.",
-    ),
+from rtcheck.cli.options import (
+    build_check_options,
+    check_options,
+    dose_reading_options,
+    parse_formats,
+    protocol_option,
+    report_formats_option,
 )
 
-
-def check_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the per-case check options shared by ``batch`` and ``serve``."""
-    for option in reversed(_CHECK_OPTIONS):
-        func = option(func)
-    return func
-
-
-def build_check_options(
-    fractions: int | None,
-    names_file: str | None,
-    require: tuple[str, ...],
-    alpha_beta: float | None,
-    relative_prescription_gy: float | None,
-    allow_frame_mismatch: bool,
-) -> Any:
-    """The :class:`rtcheck.pipeline.CheckOptions` for every case of a batch."""
-    from rtcheck.pipeline import CheckOptions
-    from rtcheck.protocol import load_name_map
-
-    return CheckOptions(
-        fractions=fractions,
-        names=tuple(load_name_map(names_file).items()) if names_file else (),
-        require=tuple(require),
-        alpha_beta=alpha_beta,
-        allow_frame_mismatch=allow_frame_mismatch,
-        relative_prescription_gy=relative_prescription_gy,
-    )
-
-
-def parse_formats(text: str) -> tuple[str, ...]:
-    """``--report-formats`` text -> format names (``none`` or empty: no per-case reports)."""
-    items = tuple(f.strip().lower() for f in text.split(",") if f.strip())
-    if items in ((), ("none",)):
-        return ()
-    if "none" in items:
-        raise ConfigError("--report-formats: 'none' cannot be combined with other formats")
-    return items
+_MAX_ERROR_LINES = 20
 
 
 def register(cli: click.Group) -> None:
@@ -97,7 +29,7 @@ def register(cli: click.Group) -> None:
 
     @cli.command("batch")
     @click.argument("root", type=click.Path(path_type=str))
-    @click.option("--protocol", "-p", required=True, help="Protocol id or YAML file.")
+    @protocol_option()
     @click.option(
         "--out",
         "-o",
@@ -124,12 +56,7 @@ def register(cli: click.Group) -> None:
         metavar="tcp://HOST:PORT",
         help="Run on a Dask distributed cluster (needs rtcheck[dask]; shared file system).",
     )
-    @click.option(
-        "--report-formats",
-        default="html,json",
-        show_default=True,
-        help="Per-case reports, comma separated (html, pdf, json, csv, junit, text) or 'none'.",
-    )
+    @report_formats_option()
     @click.option(
         "--no-resume",
         is_flag=True,
@@ -140,7 +67,8 @@ def register(cli: click.Group) -> None:
         default=None,
         help="Progress bar on stderr (default: only on a terminal).",
     )
-    @check_options
+    @check_options(per_case=True)
+    @dose_reading_options()
     def batch(
         root: str,
         protocol: str,

@@ -9,13 +9,20 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from rtcheck.cli.options import (
+    build_check_options,
+    check_options,
+    dose_reading_options,
+    format_option,
+    input_options,
+)
 from rtcheck.errors import ConfigError, RtcheckError
-from rtcheck.pipeline import CheckOptions, check_path
-from rtcheck.prescriptions import parse_rx_text, read_rx_file
-from rtcheck.protocol import load_name_map, load_protocol
+from rtcheck.pipeline import check_path
+from rtcheck.protocol import load_protocol
 from rtcheck.report import render_json, render_terminal, resolve_format, write_report
 from rtcheck.result import Result
 
@@ -28,57 +35,8 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--protocol", "protocol_ref", required=True, help="Protocol id (e.g. tg101) or YAML file."
     )
-    @click.option(
-        "--fractions",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Number of fractions; if the RT Plan states another number the plan is not "
-        "cleared unless you also give --fractions-override.",
-    )
-    @click.option(
-        "--fractions-override",
-        is_flag=True,
-        help="Confirm --fractions for plans whose RT Plan states another number (a WARNING "
-        "in the report instead of an incomplete verdict).",
-    )
-    @click.option(
-        "--rx",
-        "rx",
-        multiple=True,
-        metavar="TARGET=GY",
-        help="Prescription of a target (repeatable), e.g. --rx PTV1=40.",
-    )
-    @click.option(
-        "--rx-file",
-        type=click.Path(path_type=str, exists=True, dir_okay=False),
-        help="File of TARGET=GY lines.",
-    )
-    @click.option(
-        "--names",
-        "names_file",
-        type=click.Path(path_type=str, exists=True, dir_okay=False),
-        help="YAML map 'protocol name: ROI name'.",
-    )
-    @click.option(
-        "--require",
-        multiple=True,
-        metavar="STRUCTURE",
-        help="Protocol structure that must be evaluated (repeatable).",
-    )
-    @click.option(
-        "--alpha-beta",
-        type=float,
-        default=None,
-        help="alpha/beta (Gy) for EQD2/BED limits that state none.",
-    )
-    @click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="What to print on stdout.",
-    )
+    @check_options()
+    @format_option(text="What to print on stdout.")
     @click.option(
         "--report",
         "reports",
@@ -101,34 +59,8 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--junit", "junit_out", type=click.Path(path_type=str), help="Write JUnit XML to this file."
     )
-    @click.option(
-        "--rtstruct",
-        type=click.Path(path_type=str, exists=True, dir_okay=False),
-        help="RT Structure Set file (with --rtdose).",
-    )
-    @click.option(
-        "--rtdose",
-        multiple=True,
-        type=click.Path(path_type=str, exists=True, dir_okay=False),
-        help="RT Dose file (repeatable; with --rtstruct).",
-    )
-    @click.option(
-        "--rtplan",
-        multiple=True,
-        type=click.Path(path_type=str, exists=True, dir_okay=False),
-        help="RT Plan file (repeatable).",
-    )
-    @click.option(
-        "--relative-prescription-gy",
-        type=float,
-        default=None,
-        help="Dose (Gy) a stored value of 1.0 represents, for RELATIVE doses.",
-    )
-    @click.option(
-        "--allow-frame-mismatch",
-        is_flag=True,
-        help="Accept dose and structures on different frames of reference.",
-    )
+    @input_options(several=True)
+    @dose_reading_options()
     @click.option(
         "--color/--no-color",
         default=None,
@@ -137,46 +69,23 @@ def register(cli: click.Group) -> None:
     def check(
         path: str | None,
         protocol_ref: str,
-        fractions: int | None,
-        fractions_override: bool,
-        rx: tuple[str, ...],
-        rx_file: str | None,
-        names_file: str | None,
-        require: tuple[str, ...],
-        alpha_beta: float | None,
         fmt: str,
         reports: tuple[str, ...],
         json_out: str | None,
         csv_out: str | None,
         junit_out: str | None,
-        rtstruct: str | None,
-        rtdose: tuple[str, ...],
-        rtplan: tuple[str, ...],
-        relative_prescription_gy: float | None,
-        allow_frame_mismatch: bool,
         color: bool | None,
+        **values: Any,
     ) -> int:
         """Check the plan in PATH (a folder, or --rtstruct/--rtdose files) against a protocol.
 
         Exit codes: 0 pass, 1 fail, 2 error, 3 incomplete (nothing failed but something
         required could not be evaluated).
         """
-        if path is None and rtstruct is None and not rtdose:
+        if path is None and values["rtstruct"] is None and not values["rtdose"]:
             raise ConfigError("give a plan folder, or --rtstruct and --rtdose files")
         outputs = _outputs(reports, json_out, csv_out, junit_out)
-        options = CheckOptions(
-            fractions=fractions,
-            fractions_override=fractions_override,
-            rx=_rx(rx, rx_file),
-            names=tuple(load_name_map(names_file).items()) if names_file else (),
-            require=tuple(require),
-            alpha_beta=alpha_beta,
-            rtstruct=rtstruct,
-            rtdose=tuple(rtdose),
-            rtplan=tuple(rtplan),
-            allow_frame_mismatch=allow_frame_mismatch,
-            relative_prescription_gy=relative_prescription_gy,
-        )
+        options = build_check_options(**values)
         protocol = load_protocol(protocol_ref)
         result = check_path(path, protocol, options)
         _print(result, fmt, color)
@@ -184,17 +93,6 @@ def register(cli: click.Group) -> None:
             written = write_report(result, out, kind)
             click.echo(f"rtcheck: wrote {written.name} report {out}", err=True)
         return result.exit_code
-
-
-def _rx(rx: tuple[str, ...], rx_file: str | None) -> tuple[tuple[str, float], ...]:
-    pairs = [parse_rx_text(text) for text in rx]
-    if rx_file:
-        pairs += list(read_rx_file(rx_file))
-    names = [n for n, _ in pairs]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ConfigError(f"--rx: {', '.join(twice)} given more than once")
-    return tuple(pairs)
 
 
 def _outputs(

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from rtcheck.cli.options import dose_reading_options, format_option, input_options
 from rtcheck.doseset import dose_set
 from rtcheck.dvh.compute import DvhOptions, PreparedDose, compute_dvh
 from rtcheck.dvh.dvh import DVH
@@ -36,16 +37,7 @@ def register(cli: click.Group) -> None:
 
     @cli.command("dvh")
     @click.argument("path", required=False, type=click.Path(path_type=str))
-    @click.option(
-        "--rtstruct",
-        type=click.Path(path_type=str, exists=True, dir_okay=False),
-        help="RT Structure Set file (with --rtdose).",
-    )
-    @click.option(
-        "--rtdose",
-        type=click.Path(path_type=str, exists=True, dir_okay=False),
-        help="RT Dose file (with --rtstruct).",
-    )
+    @input_options(several=False)
     @click.option(
         "--structure",
         "structures",
@@ -60,14 +52,7 @@ def register(cli: click.Group) -> None:
         metavar="EXPR",
         help="TG-263 metric, e.g. D95%[Gy] (repeatable).",
     )
-    @click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "json", "csv"]),
-        default="table",
-        show_default=True,
-        help="Output format.",
-    )
+    @format_option(csv=True)
     @click.option(
         "--prescription",
         type=float,
@@ -75,12 +60,7 @@ def register(cli: click.Group) -> None:
         metavar="GY",
         help="Prescription dose for metrics in % of Rx.",
     )
-    @click.option(
-        "--relative-prescription-gy",
-        type=float,
-        default=None,
-        help="Dose (Gy) a stored value of 1.0 represents, for RELATIVE doses.",
-    )
+    @dose_reading_options(frame_mismatch=False)
     def dvh(
         path: str | None,
         rtstruct: str | None,

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from rtcheck.cli.options import format_option
 from rtcheck.errors import ConfigError
 
 _RATE_COLUMNS = (
@@ -114,13 +115,7 @@ def register(cli: click.Group) -> None:
         help="Time bucket of the failure rates.",
     )
     @click.option("--cases", "show_cases", is_flag=True, help="List case evaluations instead.")
-    @click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "json", "csv"]),
-        default="table",
-        show_default=True,
-    )
+    @format_option(csv=True, text=None)
     def history(
         db: str,
         patient: str | None,

@@ -18,6 +18,7 @@ import click
 
 from rtcheck import __version__
 from rtcheck.cli.info_table import print_info_table
+from rtcheck.cli.options import dose_reading_options, format_option
 from rtcheck.errors import RtcheckError
 from rtcheck.io.dicom import read_any
 from rtcheck.io.discover import discover, single_case
@@ -33,24 +34,10 @@ def register(cli: click.Group) -> None:
 
     @cli.command("info")
     @click.argument("path", type=click.Path(path_type=str))
-    @click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="Output format.",
-    )
-    @click.option(
-        "--relative-prescription-gy",
-        type=float,
-        default=None,
-        help="Dose (Gy) a stored value of 1.0 represents, for RT Doses in RELATIVE units.",
-    )
-    @click.option(
-        "--allow-frame-mismatch",
-        is_flag=True,
-        help="Accept dose and structures on different frames of reference (with a warning).",
+    @format_option()
+    @dose_reading_options(
+        relative_help="Dose (Gy) a stored value of 1.0 represents, for RT Doses in RELATIVE units.",
+        frame_help="Accept dose and structures on different frames of reference (with a warning).",
     )
     def info(
         path: str, fmt: str, relative_prescription_gy: float | None, allow_frame_mismatch: bool

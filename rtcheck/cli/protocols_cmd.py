@@ -9,18 +9,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from rtcheck.cli.options import format_option
 from rtcheck.errors import ConfigError
 from rtcheck.protocol import Protocol, Table, list_protocols, load_protocol, protocol_dirs
-from rtcheck.protocol.export import protocol_summary, protocol_to_dict
-
-_FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Human table or JSON.",
+from rtcheck.protocol.export import (
+    constraint_flags,
+    header_lines,
+    protocol_summary,
+    protocol_to_dict,
 )
+
+_FORMAT = format_option(text="Human table or JSON.")
 
 
 def register(cli: click.Group) -> None:
@@ -75,23 +74,7 @@ def _console() -> Console:
 
 def _show(proto: Protocol, fractions: int | None) -> None:
     console = _console()
-    pm = proto.point_max
-    lines = [
-        f"{proto.title}  ({proto.id}, version {proto.version})",
-        f"citation: {proto.citation}",
-        f"file: {proto.source_file}",
-        f"levels (strictest first): {', '.join(proto.levels)}; beyond: {proto.beyond_levels}",
-        f"point max: {pm.kind.value if pm.value is None else pm}"
-        + (f" - {proto.point_max_note}" if proto.point_max_note else ""),
-    ]
-    lines += [
-        f"  {key}: {src.citation}" + (f" ({src.location})" if src.location else "")
-        for key, src in proto.sources.items()
-    ]
-    lines += [
-        f"derived {name} = {d.expression.to_text()} (prefer {d.prefer.value})"
-        for name, d in proto.derived.items()
-    ]
+    lines = header_lines(proto)
     for line in lines:
         console.print(line, markup=False, highlight=False)
     shown = [proto.tables[fx] for fx in proto.fractions if fractions in (None, fx)]
@@ -115,13 +98,7 @@ def _constraint_table(table: Table) -> RichTable:
         limits = "; ".join(
             f"{lvl} {c.comparator.value} {v:g} {c.unit}" for lvl, v in c.limits.items()
         )
-        flags = [
-            f
-            for f, on in (("required", c.required), ("target", c.applies_to.value == "target"))
-            if on
-        ]
-        if not c.confirmed:
-            flags.append("UNCONFIRMED: not evaluated")
+        flags = constraint_flags(c)
         note = c.unconfirmed_reason if not c.confirmed else (c.note or c.endpoint or "")
         cells = (c.structure, c.metric.canonical, limits, "; ".join(c.source), ", ".join(flags))
         out.add_row(*(escape(x) for x in (*cells, note or "")))

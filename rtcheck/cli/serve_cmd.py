@@ -11,14 +11,21 @@ from typing import Any
 
 import click
 
-from rtcheck.cli.batch_cmd import build_check_options, check_options, parse_formats
+from rtcheck.cli.options import (
+    build_check_options,
+    check_options,
+    dose_reading_options,
+    parse_formats,
+    protocol_option,
+    report_formats_option,
+)
 
 
 def register(cli: click.Group) -> None:
     """Add ``serve`` to ``cli``."""
 
     @cli.command("serve")
-    @click.option("--protocol", "-p", required=True, help="Protocol id or YAML file.")
+    @protocol_option()
     @click.option(
         "--out",
         "-o",
@@ -44,9 +51,10 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--db", default=None, help="Database file or URL (default RESULTS/results.sqlite)."
     )
-    @click.option("--report-formats", default="html,json", show_default=True)
+    @report_formats_option()
     @click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only.")
-    @check_options
+    @check_options(per_case=True)
+    @dose_reading_options()
     def serve(
         protocol: str,
         out: str,
