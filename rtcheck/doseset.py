@@ -5,8 +5,9 @@ Recognition rules (``docs/multiplan.md`` has the full table):
 * Only PHYSICAL doses are combined; EFFECTIVE/ERROR doses are left out with a Finding.
 * A plan's dose is its PLAN dose when one exists; otherwise the sum of its BEAM doses (matched
   by referenced RT Plan UID, checked against the plan's beam list); otherwise its FRACTION dose
-  times the planned fractions. BEAM doses are never added to a PLAN dose of the same plan: a
-  Finding says they were not added, and their sum is checked against the PLAN dose.
+  times the number of fractions (the RT Plan's, or the user's ``--fractions N``:
+  :mod:`rtcheck.fractiondose`). BEAM doses are never added to a PLAN dose of the same plan:
+  a Finding says they were not added, and their sum is checked against the PLAN dose.
 * MULTI_PLAN doses (sums made elsewhere) are left out when any per-plan dose exists.
 * A plan without a dose, a dose without a plan, a plan without a fraction count: Findings.
   A dose whose fractionation is unknown cannot enter an EQD2/BED sum.
@@ -19,10 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from rtcheck.composite import Composite, DoseSet, GridChoice, composite, sample_composite
 from rtcheck.errors import Finding, Severity
+from rtcheck.fractiondose import FractionCount, fraction_dose
 from rtcheck.geometry.resample import max_abs_difference, sum_doses
 from rtcheck.model import Case, DoseGrid, Plan
 
@@ -30,6 +30,7 @@ __all__ = [
     "BEAM_AGREEMENT_TOL",
     "Composite",
     "DoseSet",
+    "FractionCount",
     "PlanDose",
     "composite",
     "dose_set",
@@ -280,37 +281,6 @@ def _pick_plan_dose(cands: list[DoseGrid], notes: list[Finding], subj: str) -> D
     return first
 
 
-def _from_fraction(
-    d: DoseGrid, plan: Plan | None, notes: list[Finding], subj: str
-) -> DoseGrid | None:
-    n = None if plan is None else plan.fractions_planned
-    if not n or n < 1:
-        _note(
-            notes,
-            "fraction_unscaled",
-            ERROR,
-            f"FRACTION dose of {subj} cannot be scaled to "
-            "the whole plan (number of fractions unknown); NOT used",
-            subj,
-            d,
-        )
-        return None
-    _note(
-        notes,
-        "fraction_scaled",
-        INFO,
-        f"dose of {subj} = FRACTION dose {_name(d)} x {n} planned fractions",
-        subj,
-        d,
-    )
-    return replace(
-        d,
-        dose_gy=np.asarray(d.dose_gy) * n,
-        summation_type="PLAN",
-        units_note=f"{d.units_note}; FRACTION dose x {n} fractions",
-    )
-
-
 def _fraction_count(plan: Plan | None, notes: list[Finding], subj: str) -> int | None:
     n = None if plan is None else plan.fractions_planned
     if n is not None and n >= 1:
@@ -326,7 +296,9 @@ def _fraction_count(plan: Plan | None, notes: list[Finding], subj: str) -> int |
     return None
 
 
-def _build(plan: Plan | None, group: Group, subj: str) -> tuple[PlanDose | None, list[Finding]]:
+def _build(
+    plan: Plan | None, group: Group, subj: str, user: FractionCount
+) -> tuple[PlanDose | None, list[Finding]]:
     """PlanDose of one plan from its PLAN / BEAM / FRACTION doses."""
     notes: list[Finding] = []
     plans, beams, fracs = group.get("plan", []), group.get("beam", []), group.get("fraction", [])
@@ -338,7 +310,8 @@ def _build(plan: Plan | None, group: Group, subj: str) -> tuple[PlanDose | None,
     elif beams:
         dose = _beam_sum(beams, plan, notes, subj)
     elif fracs:
-        dose = _from_fraction(fracs[0], plan, notes, subj)
+        dose, note = fraction_dose(fracs[0], plan, subj, user)
+        notes.append(note)
     else:
         return None, notes
     if dose is None:
@@ -385,14 +358,14 @@ def _adopt_single_orphan(case: Case, kinds: Group, notes: list[Finding]) -> Grou
     return {**kinds, "plan": [linked if x is d else x for x in kinds["plan"]]}
 
 
-def _collect(case: Case) -> tuple[tuple[PlanDose, ...], tuple[Finding, ...]]:
+def _collect(case: Case, user: FractionCount) -> tuple[tuple[PlanDose, ...], tuple[Finding, ...]]:
     notes: list[Finding] = []
     kinds = _adopt_single_orphan(case, _classify(case, notes), notes)
     multi = kinds.pop("multi")
     out: list[PlanDose] = []
 
     def add(plan: Plan | None, group: Group, subj: str) -> PlanDose | None:
-        pd, found = _build(plan, group, subj)
+        pd, found = _build(plan, group, subj, user)
         notes.extend(found)
         out.extend([pd] if pd else [])
         return pd
@@ -458,16 +431,18 @@ def _collect(case: Case) -> tuple[tuple[PlanDose, ...], tuple[Finding, ...]]:
     return tuple(out), tuple(notes)
 
 
-def plan_doses(case: Case) -> tuple[PlanDose, ...]:
+def plan_doses(case: Case, *, fractions: FractionCount | None = None) -> tuple[PlanDose, ...]:
     """One :class:`PlanDose` per plan (and per dose without a plan) of ``case``.
 
     Case-level findings (a plan without a dose, doses left out) are only in
     :attr:`DoseSet.findings`: prefer :func:`dose_set`.
     """
-    return _collect(case)[0]
+    return _collect(case, fractions or FractionCount())[0]
 
 
-def dose_set(case: Case, *, grid: GridChoice = None) -> DoseSet:
+def dose_set(
+    case: Case, *, grid: GridChoice = None, fractions: FractionCount | None = None
+) -> DoseSet:
     """The :class:`DoseSet` of ``case``: plan doses, every finding, cached composites.
 
     Parameters
@@ -476,6 +451,10 @@ def dose_set(case: Case, *, grid: GridChoice = None) -> DoseSet:
         A linked case (from :func:`rtcheck.io.discover.load_case`).
     grid
         Summation grid choice (see :func:`rtcheck.composite.composite`).
+    fractions
+        The user's number of fractions (``--fractions``, ``--fractions-override``). It only
+        scales FRACTION doses (:func:`rtcheck.fractiondose.fraction_dose`);
+        :attr:`PlanDose.fractions` keeps the RT Plan's count, so the caller can compare the two.
     """
-    pds, notes = _collect(case)
+    pds, notes = _collect(case, fractions or FractionCount())
     return DoseSet(pds, notes, grid=grid)

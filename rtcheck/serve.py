@@ -9,8 +9,10 @@ rewritten. A study without a complete case stays pending until more objects arri
 the study that cannot be used (unreadable, or an RT object linked to no case) is an ERROR
 finding of the study's only case, or an ``error`` entry when the study holds several.
 
-A malformed dataset is answered with a failure status and moved to ``RESULTS/rejected/``;
-aborted associations and errors while checking are logged; none of them stops the server.
+A malformed dataset is answered with a failure status and kept under ``RESULTS/rejected/``
+with a record (:mod:`rtcheck.refusals`): an ERROR finding of every case of its study, or an
+``error`` entry when its study cannot be read. Aborted associations and errors while checking
+are logged; none of them stops the server.
 """
 
 from __future__ import annotations
@@ -34,8 +36,17 @@ from rtcheck.batch.summary import totals, write_summaries
 from rtcheck.batch.worker import JobOutcome, error_outcome, file_error_outcome, run_job
 from rtcheck.db import CaseRecord, ResultsDB, RunInfo
 from rtcheck.errors import ConfigError, InputError
-from rtcheck.io.dicom import sniff
+from rtcheck.io.dicom import Header, sniff
 from rtcheck.io.discover import discover
+from rtcheck.io.salvage import salvage_study_uid
+from rtcheck.refusals import (
+    REFUSED_STATUS,
+    Refusal,
+    attach_refusals,
+    keep_refused,
+    refusal_job,
+    study_refusals,
+)
 from rtcheck.report.atomic import atomic_write_bytes
 
 __all__ = ["STORAGE_CLASSES", "Receiver", "ServeOptions"]
@@ -53,7 +64,6 @@ STORAGE_CLASSES = {
 _MODALITIES = {"CT", "RTDOSE", "RTSTRUCT", "RTPLAN", "RTIONPLAN"}
 _VERIFICATION = "1.2.840.10008.1.1"
 _STATUS_OK = 0x0000
-_STATUS_CANNOT_UNDERSTAND = 0xC210
 _STATUS_OUT_OF_RESOURCES = 0xA700
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -137,6 +147,7 @@ class Receiver:
         self._changed = threading.Condition(self._lock)
         self._pending: dict[str, float] = {}
         self._records: dict[str, CaseRecord] = {}
+        self._unattributed: list[Refusal] = []
         self._stop = threading.Event()
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -276,17 +287,9 @@ class Receiver:
     def _store(self, event: Any) -> int:
         tmp = self.out / "incoming" / f"{secrets.token_hex(8)}.dcm"
         atomic_write_bytes(tmp, event.encoded_dataset())
-        try:
-            header = sniff(str(tmp))
-            problem = None if header is not None else "not a DICOM dataset"
-        except InputError as exc:
-            header, problem = None, exc.message
-        if header is not None and header.problem:
-            problem = header.problem
-        elif header is not None and header.modality not in _MODALITIES:
-            problem = f"modality {header.modality} is not accepted"
+        header, problem = _read_header(tmp)
         if header is None or problem is not None:
-            return self._reject(tmp, event, problem or "unreadable")
+            return self._reject(tmp, event, problem or "unreadable", header)
         study = _safe(header.study_instance_uid or "no-study")
         folder = self.store / study
         folder.mkdir(exist_ok=True)
@@ -298,13 +301,41 @@ class Receiver:
         log.info("stored %s %s from %s", header.modality, name, _peer(event))
         return _STATUS_OK
 
-    def _reject(self, tmp: Path, event: Any, problem: str) -> int:
-        dest = self.out / "rejected" / tmp.name
-        os.replace(tmp, dest)
-        with self._lock:
+    def _reject(self, tmp: Path, event: Any, problem: str, header: Header | None) -> int:
+        """Keep a refused dataset with its record; its study is checked again (or, when its
+        study cannot be read, an ``error`` entry is recorded): see :mod:`rtcheck.refusals`."""
+        request = getattr(event, "request", None)
+        uid = _uid(request, "AffectedSOPInstanceUID") or (
+            header.sop_instance_uid if header else None
+        )
+        study_uid = (header.study_instance_uid if header else None) or salvage_study_uid(tmp)
+        study = _safe(study_uid) if study_uid else None
+        refusal = Refusal(
+            str(tmp),
+            _uid(request, "AffectedSOPClassUID"),
+            uid,
+            " ".join(problem.split()),
+            _peer(event),
+            study_uid,
+        )
+        folder = self.out / "rejected" / study if study else self.out / "rejected"
+        refusal = keep_refused(tmp, folder, refusal)
+        with self._changed:
             self.rejected += 1
-        log.warning("rejected a dataset from %s: %s (kept as %s)", _peer(event), problem, dest)
-        return _STATUS_CANNOT_UNDERSTAND
+            if study is not None:
+                self._pending[study] = time.monotonic()
+            else:
+                self._unattributed.append(refusal)
+        where = f"study {study_uid}" if study_uid else "study unknown"
+        log.warning(
+            "refused %s from %s (%s): %s (kept as %s)",
+            refusal.what,
+            refusal.peer,
+            where,
+            refusal.reason,
+            refusal.path,
+        )
+        return REFUSED_STATUS
 
     # -- checking -----------------------------------------------------------------------
     def _due(self) -> list[str]:
@@ -317,6 +348,10 @@ class Receiver:
 
     def _monitor(self) -> None:
         while not self._stop.is_set():
+            try:
+                self._record_unattributed()
+            except Exception as exc:  # log and keep serving
+                log.exception("recording refused datasets failed: %s", exc)
             for study in self._due():
                 if self._stop.is_set():
                     return
@@ -334,13 +369,19 @@ class Receiver:
         other dose), else an ``error`` entry (database row and summaries). Nothing is recorded
         while the study holds no complete case: the missing objects may still arrive.
         """
-        found = discover(self.store / study)
-        jobs = plan_jobs(found, self.ctx)
+        folder = self.store / study
+        refused = study_refusals(self.out / "rejected" / study)
+        jobs = plan_jobs(discover(folder), self.ctx) if folder.is_dir() else []
         if not any(j.ref is not None for j in jobs):
-            log.info("study %s has no complete case yet (structures + linked dose)", study)
+            more = f" ({len(refused)} object(s) refused so far)" if refused else ""
+            log.info("study %s has no complete case yet (structures + linked dose)%s", study, more)
             return
         if self._recorder is None:
             raise RuntimeError("receiver not started")
+        stored = {p.stem.partition("_")[2] for p in folder.glob("*.dcm")}
+        uids = {r.sop_instance_uid for r in refused if r.sop_instance_uid}
+        resent = {u for u in uids if _safe(u) in stored}  # stored as <MODALITY>_<UID>.dcm
+        jobs = attach_refusals(jobs, refused, resent, self.ctx)
         self._forget_file_errors(study)
         reuse, todo = split_reusable(self.db, jobs, self.ctx, True)
         for case_id, record in reuse:
@@ -350,6 +391,20 @@ class Receiver:
             outcome = file_error_outcome(job, self.ctx) if job.ref is None else self._run(job)
             self._recorder.computed(outcome)
             self._done(outcome.record, "checked" if job.ref is not None else "file")
+        write_summaries(self.out, self.records, summary_meta(self.ctx, None))
+
+    def _record_unattributed(self) -> None:
+        """Record refusals whose study could not be read as ``error`` entries."""
+        with self._lock:
+            todo, self._unattributed = self._unattributed, []
+        if not todo:
+            return
+        if self._recorder is None:
+            raise RuntimeError("receiver not started")
+        for refusal in todo:
+            outcome = file_error_outcome(refusal_job(refusal, self.ctx), self.ctx)
+            self._recorder.computed(outcome)
+            self._done(outcome.record, "refused")
         write_summaries(self.out, self.records, summary_meta(self.ctx, None))
 
     def _forget_file_errors(self, study: str) -> None:
@@ -378,6 +433,30 @@ class Receiver:
         detail = f": {record.error}" if record.error else ""
         level = logging.WARNING if record.verdict == "error" else logging.INFO
         log.log(level, "%s %s: %s%s", how, record.label, record.verdict.upper(), detail)
+
+
+def _read_header(path: Path) -> tuple[Header | None, str | None]:
+    """The header of a received file, and why it is refused (None: accepted)."""
+    try:
+        header = sniff(str(path))
+    except InputError as exc:
+        return None, exc.message
+    if header is None:
+        return None, "not a DICOM dataset"
+    if header.problem:
+        return header, header.problem
+    if header.modality not in _MODALITIES:
+        return header, f"modality {header.modality} is not accepted"
+    return header, None
+
+
+def _uid(request: Any, keyword: str) -> str | None:
+    """A UID of the C-STORE request (None when absent or unreadable)."""
+    try:
+        value = getattr(request, keyword, None)
+    except Exception:  # pynetdicom validates on access; a bad value is no UID
+        return None
+    return str(value) if value else None
 
 
 def _new_pool() -> ProcessPoolExecutor:

@@ -1,4 +1,10 @@
-"""JSON-ready views of protocols (for ``rtcheck protocols show --format json`` and reports)."""
+"""Views of protocols for ``rtcheck protocols show`` (JSON and table) and reports.
+
+:func:`protocol_to_dict` is the JSON view: everything rtcheck understood. :func:`header_lines`
+and :func:`constraint_flags` are the plain-text pieces of the table view (the CLI lays them out
+with rich), so both views show the same keys, including the centre-specific structure names
+(``extra_structures`` and per-row ``custom_name``) that are exempt from the TG-263 name check.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +54,7 @@ def protocol_to_dict(protocol: Protocol, fractions: int | None = None) -> dict[s
             name: {"expression": d.expression.to_text(), "prefer": d.prefer.value, "note": d.note}
             for name, d in protocol.derived.items()
         },
+        "extra_structures": list(protocol.extra_structures),
         "omitted": [
             {"what": o.what, "source": list(o.source), "reason": o.reason} for o in protocol.omitted
         ],
@@ -87,6 +94,7 @@ def constraint_to_dict(c: Constraint) -> dict[str, Any]:
         "limits": dict(c.limits),
         "source": list(c.source),
         "required": c.required,
+        "custom_name": c.custom_name,
         "confirmed": c.confirmed,
         "unconfirmed_reason": c.unconfirmed_reason,
         "priority": c.priority,
@@ -113,3 +121,48 @@ def conformity_to_dict(t: ConformityTable) -> dict[str, Any]:
             for col in t.columns
         ],
     }
+
+
+#: Table-view flag of a row whose structure name is declared centre-specific (``custom_name``).
+CUSTOM_NAME_FLAG = "custom name (not TG-263)"
+
+
+def header_lines(protocol: Protocol) -> list[str]:
+    """The lines printed above the tables by ``rtcheck protocols show`` (plain text)."""
+    pm = protocol.point_max
+    lines = [
+        f"{protocol.title}  ({protocol.id}, version {protocol.version})",
+        f"citation: {protocol.citation}",
+        f"file: {protocol.source_file}",
+        f"levels (strictest first): {', '.join(protocol.levels)}; beyond: {protocol.beyond_levels}",
+        f"point max: {pm.kind.value if pm.value is None else pm}"
+        + (f" - {protocol.point_max_note}" if protocol.point_max_note else ""),
+    ]
+    lines += [
+        f"  {key}: {src.citation}" + (f" ({src.location})" if src.location else "")
+        for key, src in protocol.sources.items()
+    ]
+    lines += [
+        f"derived {name} = {d.expression.to_text()} (prefer {d.prefer.value})"
+        for name, d in protocol.derived.items()
+    ]
+    if protocol.extra_structures:
+        names = ", ".join(protocol.extra_structures)
+        lines.append(f"centre-specific structure names (extra_structures, not TG-263): {names}")
+    return lines
+
+
+def constraint_flags(c: Constraint) -> list[str]:
+    """Flags of one row in the table view: required, target, custom name, unconfirmed."""
+    flags = [
+        flag
+        for flag, on in (
+            ("required", c.required),
+            ("target", c.applies_to.value == "target"),
+            (CUSTOM_NAME_FLAG, c.custom_name),
+        )
+        if on
+    ]
+    if not c.confirmed:
+        flags.append("UNCONFIRMED: not evaluated")
+    return flags
