@@ -12,6 +12,11 @@ Rules (``docs/evaluation.md``):
 * A not-evaluated constraint is *blocking* (keeps the verdict from ``pass``) unless it is an
   organ that is simply not contoured and neither the protocol (``required: true``) nor the
   user (``--require``) requires it.
+* When an ERROR finding says the evaluated dose itself is in doubt (a dose file could not be
+  read or linked, beams or a plan's dose are missing, the dose is implausibly low for the
+  prescription: :data:`DOSE_DOUBT_CODES`), no row can *pass*: rows that would pass are not
+  evaluated (blocking), their value kept and the doubt given as the reason. Failures stand
+  (a reviewer must see them; the verdict is ``fail`` either way, never a clearance).
 * Verdict: ``fail`` if any constraint fails; otherwise ``incomplete`` if a blocking constraint
   was not evaluated, an ERROR finding applies, or nothing at all was evaluated; else ``pass``.
 """
@@ -432,6 +437,46 @@ def table_missing(
 
 
 # ----------------------------------------------------------------------------- verdict
+#: ERROR finding codes that put the evaluated dose itself in doubt: missing or unreadable dose
+#: contributions, or a dose implausibly low for its prescription.
+DOSE_DOUBT_CODES = frozenset(
+    {
+        "dose.beams_missing",
+        "plan_without_dose",
+        "file.unreadable",
+        "file.no_uid",
+        "link.unlinked",
+        "dose.zero",
+        "dose.below_prescription",
+        "dose.lesion_below_prescription",
+    }
+)
+
+
+def distrust_passes(outcomes: Sequence[Outcome], findings: Sequence[Finding]) -> list[Outcome]:
+    """Rows that would pass on a dose in doubt become blocking *not evaluated* rows.
+
+    See the module docstring; the value and the level it would have met stay in the reason.
+    """
+    doubts = [f for f in findings if f.severity is Severity.ERROR and f.code in DOSE_DOUBT_CODES]
+    if not doubts:
+        return list(outcomes)
+    first = doubts[0]
+    more = f" and {len(doubts) - 1} more" if len(doubts) > 1 else ""
+    why = f"dose in doubt ({first.code}: {first.message}{more})"
+    out = []
+    for o in outcomes:
+        r = o.result
+        if r.status is not Status.PASS:
+            out.append(o)
+            continue
+        shown = f"{r.value:.4g} {r.unit}" if r.value is not None else "the value"
+        reason = f"{why}: {shown} would pass but cannot be vouched for"
+        demoted = replace(r, status=Status.NOT_EVALUATED, level=None, reason=reason)
+        out.append(Outcome(demoted, blocking=True))
+    return out
+
+
 def decide(
     outcomes: Sequence[Outcome], findings: Sequence[Finding]
 ) -> tuple[Verdict, list[Finding]]:

@@ -18,11 +18,17 @@ from datetime import UTC, datetime
 
 from rtcheck import __version__
 from rtcheck.dosecontext import OrganDoses
-from rtcheck.doseset import DoseSet, PlanDose, dose_set
+from rtcheck.doseset import DoseSet, FractionCount, PlanDose, dose_set
 from rtcheck.dvh.compute import DvhOptions
 from rtcheck.dvh.dvh import DVH
 from rtcheck.errors import ConfigError, Finding, InputError, Severity
-from rtcheck.evaluate import Outcome, decide, evaluate_organ, table_missing
+from rtcheck.evaluate import (
+    Outcome,
+    decide,
+    distrust_passes,
+    evaluate_organ,
+    table_missing,
+)
 from rtcheck.geometry.resample import describe_grid
 from rtcheck.io.discover import load_case
 from rtcheck.model import Case
@@ -30,7 +36,7 @@ from rtcheck.names import find_targets, normalise
 from rtcheck.plausibility import LesionDose, dose_plausibility
 from rtcheck.protocol import Constraint, Protocol, load_protocol
 from rtcheck.resolve import StructureResolver
-from rtcheck.result import DvhCurve, InputFile, PlanInfo, Result
+from rtcheck.result import ConstraintResult, DvhCurve, InputFile, PlanInfo, Result
 from rtcheck.targets import TargetEvaluation, evaluate_targets
 
 __all__ = ["CheckOptions", "check_case", "check_path"]
@@ -140,15 +146,21 @@ def check_case(
         comp = env.composite(choice.key)
         if comp is not None:
             findings += [f for f in comp.findings if f not in findings]
-    outcomes = organ + targets.outcomes
+    before = organ + targets.outcomes
+    outcomes = distrust_passes(before, findings)
     verdict, why = decide(outcomes, findings)
     findings += why
+    now = {id(a.result): b.result for a, b in zip(before, outcomes, strict=True)}
+
+    def judged(rows: tuple[ConstraintResult, ...]) -> tuple[ConstraintResult, ...]:
+        return tuple(now.get(id(r), r) for r in rows)
+
     return Result(
         verdict=verdict,
         protocol=protocol.info(),
         plan=_plan_info(case, doses, fx_source, targets, env),
-        constraints=tuple(o.result for o in organ) + targets.plan_rows,
-        lesions=targets.results,
+        constraints=judged(tuple(o.result for o in organ) + targets.plan_rows),
+        lesions=tuple(replace(les, constraints=judged(les.constraints)) for les in targets.results),
         findings=tuple(_unique(findings)),
         dvhs=_curves(env, targets, options.dvh_points),
         inputs=tuple(InputFile(f.path, f.modality, f.sha256) for f in case.files),
@@ -159,7 +171,7 @@ def check_case(
 
 # ----------------------------------------------------------------------------- doses
 def _doses(case: Case, options: CheckOptions, findings: list[Finding]) -> tuple[DoseSet, str]:
-    ds = dose_set(case)
+    ds = dose_set(case, fractions=FractionCount(options.fractions, options.fractions_override))
     findings += [f for f in ds.findings if f not in findings]
     if not ds.plan_doses:
         raise InputError("no usable RT Dose in the case (see the findings of `rtcheck info`)")

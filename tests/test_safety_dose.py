@@ -196,6 +196,19 @@ def test_missing_beam_dose_is_not_a_pass(tmp_path, base, tg101):
     assert r.verdict == "incomplete"
 
 
+def test_rows_on_a_dose_in_doubt_do_not_pass(tmp_path, base, tg101):
+    """Beam 2 missing: the cord rows (20 Gy of the true 40) must not read ``pass`` in the
+    CSV/JUnit rows either; they are not evaluated, their value and the doubt in the reason."""
+    spec = base.but(dose_fn=hot_cord(), beam_doses=2)
+    r = check_spec(spec, tmp_path, tg101, mutate=lambda f: f.beam_doses[1].unlink())
+    every = list(r.constraints) + [c for les in r.lesions for c in les.constraints]
+    assert every and not [c for c in every if c.status == "pass"]
+    cord = [c for c in rows(r, "SpinalCord") if c.metric == "Max[Gy]"]
+    assert cord and cord[0].status == "not_evaluated"
+    assert "dose in doubt (dose.beams_missing" in cord[0].reason
+    assert "would pass" in cord[0].reason
+
+
 def test_unreadable_beam_dose_is_not_a_pass(tmp_path, base, tg101):
     def garble(files) -> None:
         path = files.beam_doses[1]
