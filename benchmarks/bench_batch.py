@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         warm = BatchOptions(jobs=1, formats=formats, resume=False, progress=False)
         _run(tmp / "in" / "BENCH00000", tmp / "warm", args.protocol, warm)
         rows = []
-        for w in (int(x) for x in args.workers.split(",")):
+        for w in (int(x) for x in args.workers.split(",") if x.strip()):
             opts = BatchOptions(jobs=w, formats=formats, resume=False, progress=False)
             report = _run(tmp / "in", tmp / f"out{w}", args.protocol, opts)
             rows.append(_summary(report.executor, report, w))
@@ -189,12 +189,17 @@ def main(argv: list[str] | None = None) -> int:
 def _dask_row(tmp: Path, args: argparse.Namespace, formats: tuple[str, ...]) -> dict[str, Any]:
     from distributed import LocalCluster
 
+    # Each worker gets its share of the cores for numba, as the local pool's workers do
+    # (rtcheck.batch.executors._init_worker); otherwise every worker runs one numba thread per core.
+    share = str(max(1, (os.cpu_count() or 1) // args.dask_workers))
+    env = {var: share for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     with LocalCluster(
         n_workers=args.dask_workers,
         processes=True,
         threads_per_worker=1,
         dashboard_address=None,
         host="127.0.0.1",
+        env=env,
     ) as cluster:
         opts = BatchOptions(
             scheduler=cluster.scheduler_address, formats=formats, resume=False, progress=False
