@@ -95,6 +95,18 @@ class Composite:
             return f"{self.method}(a/b=voxel-wise)"
         return dose_basis_label(self.method, self.alpha_beta)
 
+    def outside_each_grid(self, xyz: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """``(points, plans)``: True where a plan's dose grid does not cover a patient point.
+
+        A point outside one plan's grid has an unknown dose from that plan (a dose grid that
+        ends does not say the dose is 0 beyond it), so the evaluator treats a structure there
+        like one leaving the dose grid (``docs/multiplan.md``).
+        """
+        pts = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+        return np.column_stack(
+            [~inside_grid(pd.dose.geometry, pts) for pd in self.plan_doses]
+        ).reshape(len(pts), len(self.plan_doses))
+
     def outside_all_grids(self, xyz: NDArray[np.float64]) -> NDArray[np.bool_]:
         """True for patient points that no plan dose grid covers (dose there assumed 0)."""
         pts = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)

@@ -10,8 +10,9 @@ Rules (``docs/evaluation.md``, ``docs/multiplan.md``):
   silent conversion); EQD2/BED limits on the voxel-wise EQD2/BED sum.
 * alpha/beta of an EQD2/BED limit: the value written in the metric; otherwise ``--alpha-beta``,
   then the protocol's value for the structure, then rtcheck's default by organ class.
-* Structures partly outside every plan's dose grid (possible only for sums) are treated like a
-  structure leaving the dose grid: that volume counts against the coverage tolerance.
+* Structures partly outside the dose grid of any summed plan are treated like a structure
+  leaving the dose grid: that volume counts against the coverage tolerance (a plan's grid
+  that ends does not say its dose is 0 beyond it).
 * On a composite (a sum, or a converted dose) the exact per-plan sum is checked over each
   structure (:mod:`rtcheck.regrid_check`): the evaluator takes maxima from it and does not pass
   a value closer to its limit than the summed grid's interpolation uncertainty.
@@ -28,6 +29,7 @@ from rtcheck.doseset import DoseSet
 from rtcheck.dvh.compute import PreparedDose
 from rtcheck.errors import RtcheckError
 from rtcheck.evaluate import DoseChoice
+from rtcheck.geometry.rasterize import Occupancy
 from rtcheck.metrics import DoseBasis, Metric
 from rtcheck.protocol import Comparator, Constraint, Protocol
 from rtcheck.radiobiology import resolve_alpha_beta
@@ -65,7 +67,7 @@ class OrganDoses:
     used: list[tuple[Resolved, DoseChoice]] = field(default_factory=list)
     _prepared: dict[str, tuple[PreparedDose, Composite | None]] = field(default_factory=dict)
     _errors: dict[str, str] = field(default_factory=dict)
-    _uncovered: dict[tuple[str, str], float] = field(default_factory=dict)
+    _uncovered: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = field(default_factory=dict)
     _regrid: dict[tuple[str, str], RegridCheck | None] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ doses
@@ -173,23 +175,15 @@ class OrganDoses:
         """``required: true`` in the protocol, or named by ``--require``."""
         return constraint.required or constraint.structure in self.required_names
 
-    def uncovered_cc(self, resolved: Resolved, choice: DoseChoice) -> float:
-        """Structure volume outside every plan's dose grid (0 for a single plan)."""
+    def uncovered(self, resolved: Resolved, choice: DoseChoice) -> tuple[float, tuple[str, ...]]:
+        """:meth:`uncovered_cc` and the labels of the plans whose grids miss the structure."""
         comp = self.composite(choice.key)
         if comp is None or len(comp.plan_doses) < 2 or choice.dose is None:
-            return 0.0
+            return 0.0, ()
         key = (resolved.name, choice.key)
         if key not in self._uncovered:
             occ = self.resolver.occupancy(resolved, choice.dose.dose.geometry)
-            if occ.fraction.size == 0:
-                self._uncovered[key] = 0.0
-            else:
-                geo = occ.geometry
-                idx = np.argwhere(occ.fraction > 0)
-                xyz = np.asarray(geo.origin) + idx[:, ::-1] * np.asarray(geo.spacing)
-                out = comp.outside_all_grids(xyz)
-                frac = occ.fraction[tuple(idx[out].T)]
-                self._uncovered[key] = float(frac.sum(dtype=np.float64)) * occ.cell_volume_cc
+            self._uncovered[key] = _uncovered(comp, occ)
         return self._uncovered[key]
 
     def regrid_check(self, resolved: Resolved, choice: DoseChoice) -> RegridCheck | None:
@@ -205,6 +199,19 @@ class OrganDoses:
             occ = self.resolver.occupancy(resolved, choice.dose.dose.geometry)
             self._regrid[key] = regrid_check(comp, occ) if occ.fraction.size else None
         return self._regrid[key]
+
+
+def _uncovered(comp: Composite, occ: Occupancy) -> tuple[float, tuple[str, ...]]:
+    """Volume (cc) of ``occ`` outside some plan's grid, and those plans' labels."""
+    if occ.fraction.size == 0:
+        return 0.0, ()
+    idx = np.argwhere(occ.fraction > 0)
+    xyz = np.asarray(occ.geometry.origin) + idx[:, ::-1] * np.asarray(occ.geometry.spacing)
+    missing = comp.outside_each_grid(xyz)
+    frac = occ.fraction[tuple(idx[missing.any(axis=1)].T)]
+    hits = missing.any(axis=0)
+    plans = tuple(pd.label for pd, hit in zip(comp.plan_doses, hits, strict=True) if hit)
+    return float(frac.sum(dtype=np.float64)) * occ.cell_volume_cc, plans
 
 
 def _from(comp: Composite) -> tuple[object, Composite]:

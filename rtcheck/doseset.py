@@ -142,9 +142,10 @@ def _classify(case: Case, notes: list[Finding]) -> Group:
             _note(
                 notes,
                 "summation_type_missing",
-                WARNING,
-                f"RT Dose {_name(d)} states no "
-                "DoseSummationType; treated as the dose of a whole plan",
+                ERROR,
+                f"RT Dose {_name(d)} states no DoseSummationType (a required element): it "
+                "may be one beam's or one fraction's dose; treated as the dose of a whole "
+                "plan, so the plan cannot be cleared",
                 None,
                 d,
             )
@@ -197,7 +198,16 @@ def _beam_sum(
         unnumbered |= not nums
         used.append(d)
     expected = _expected_beams(plan)
-    if unnumbered or not expected:
+    if unnumbered and len(used) < len(expected):
+        _note(
+            notes,
+            "beams_missing",
+            ERROR,
+            f"{len(used)} BEAM dose(s) for the {len(expected)} beams of {subj}, without beam "
+            "numbers: some beams have no dose; the plan dose is incomplete",
+            subj,
+        )
+    elif unnumbered or not expected:
         _note(
             notes,
             "beams_unverified",

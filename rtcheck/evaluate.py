@@ -212,8 +212,8 @@ class Environment(TypingProtocol):
         """True when the protocol or the user requires this structure."""
         ...
 
-    def uncovered_cc(self, resolved: Resolved, choice: DoseChoice) -> float:
-        """Volume of the structure outside every plan dose grid (multi-plan composites)."""
+    def uncovered(self, resolved: Resolved, choice: DoseChoice) -> tuple[float, tuple[str, ...]]:
+        """Volume of the structure outside the grid of some summed plan, and those plans."""
         ...
 
     def regrid_check(self, resolved: Resolved, choice: DoseChoice) -> RegridCheck | None:
@@ -250,8 +250,11 @@ def evaluate_organ(c: Constraint, env: Environment) -> Outcome:
     except GeometryError as exc:
         return Outcome(spec.skipped(f"the DVH cannot be computed: {exc}", roi, match, notes))
     env.used.append((resolved, choice))
-    extra = env.uncovered_cc(resolved, choice)
-    outcome = evaluate_on_dvh(spec, metric, dvh, rx, roi, match, notes, extra_outside_cc=extra)
+    extra, plans = env.uncovered(resolved, choice)
+    where = f"the dose grid of plan {', '.join(plans)}" if plans else "the dose grid"
+    outcome = evaluate_on_dvh(
+        spec, metric, dvh, rx, roi, match, notes, extra_outside_cc=extra, grid_name=where
+    )
     if outcome.result.value is not None and c.confirmed:
         check = env.regrid_check(resolved, choice)
         if check is not None:
@@ -275,8 +278,13 @@ def evaluate_on_dvh(
     note: str | None = None,
     *,
     extra_outside_cc: float = 0.0,
+    grid_name: str = "the dose grid",
 ) -> Outcome:
-    """Judge ``metric`` on ``dvh``: coverage check, then the value against the limits."""
+    """Judge ``metric`` on ``dvh``: coverage check, then the value against the limits.
+
+    ``extra_outside_cc``: volume outside the grid of some summed plan (``grid_name`` says
+    which), counted with the volume outside the DVH's own grid.
+    """
     if dvh.is_empty:
         return Outcome(
             spec.skipped(f"{dvh.name!r} has no volume on the dose grid", roi, match, note)
@@ -288,7 +296,7 @@ def evaluate_on_dvh(
         pct = 100.0 * outside / total if total > 0 else 100.0
         return Outcome(
             spec.skipped(
-                f"{outside:.3g} cc ({pct:.2g} %) of {dvh.name!r} lies outside the dose grid "
+                f"{outside:.3g} cc ({pct:.2g} %) of {dvh.name!r} lies outside {grid_name} "
                 f"(tolerance {tol:.3g} cc); its dose there is unknown",
                 roi,
                 match,
@@ -410,9 +418,13 @@ def _match_text(resolved: Resolved) -> str | None:
 
 
 def table_missing(
-    protocol: ProtocolDef, fractions: int | None, source: str, what: str = "(all)"
+    protocol: ProtocolDef,
+    fractions: int | None,
+    source: str,
+    what: str = "(all)",
+    lesion: str | None = None,
 ) -> Outcome:
-    """A blocking row saying the protocol has no table for ``fractions``."""
+    """A blocking row saying the protocol has no table for ``fractions`` (for ``lesion``)."""
     have = protocol.fractions_text
     if fractions is None:
         reason = (
@@ -425,13 +437,15 @@ def table_missing(
             f"(tables: {have}); fractions from {source}; nothing is evaluated against another "
             "table"
         )
+    key = f"table.{fractions if fractions is not None else 'unknown'}fx"
     spec = RowSpec(
-        id=f"table.{fractions if fractions is not None else 'unknown'}fx",
+        id=key if lesion is None else f"{key}@{lesion}",
         structure=what,
         metric="(protocol table)",
         unit="",
         comparator=Comparator.LT,
         limits=(),
+        lesion=lesion,
     )
     return Outcome(spec._result(None, None, None, Status.NOT_EVALUATED, None, None, reason, None))
 
@@ -442,11 +456,14 @@ def table_missing(
 DOSE_DOUBT_CODES = frozenset(
     {
         "dose.beams_missing",
+        "dose.summation_type_missing",
+        "dose.plan_duplicate",
         "plan_without_dose",
         "file.unreadable",
         "file.no_uid",
         "link.unlinked",
         "dose.zero",
+        "dose.unverified",
         "dose.below_prescription",
         "dose.lesion_below_prescription",
     }

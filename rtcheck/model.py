@@ -200,7 +200,8 @@ class Roi:
         Problems met while reading this ROI (non-coplanar contour dropped...).
     dropped_contours
         Contours of the file that could not be read and are missing from ``contours``:
-        ``(n, why)`` with ``n`` the 1-based position in the ROI's ContourSequence. An ROI
+        ``(n, why)`` with ``n`` the 1-based position in the ROI's ContourSequence (0: all of
+        them, e.g. an ROI number shared by two ROIs). An ROI
         with dropped contours is incomplete; the evaluation does not use it
         (``docs/safety.md``).
     """
@@ -223,6 +224,8 @@ class Roi:
         if not self.dropped_contours:
             return None
         (n, why), rest = self.dropped_contours[0], self.dropped_contours[1:]
+        if n == 0:  # the whole ROI (e.g. its ROI number is shared with another ROI)
+            return f"the contours of ROI {self.name!r} cannot be used ({why})"
         text = f"contour {n} of ROI {self.name!r} could not be read ({why})"
         if rest:
             others = ", ".join(str(k) for k, _ in rest[:10])

@@ -31,10 +31,11 @@ from rtcheck.evaluate import (
 )
 from rtcheck.geometry.resample import describe_grid
 from rtcheck.io.discover import load_case
-from rtcheck.model import Case
-from rtcheck.names import find_targets, normalise
+from rtcheck.model import Case, StructureSet
+from rtcheck.names import TargetKind, find_targets, normalise
+from rtcheck.names.usermap import name_map_findings
 from rtcheck.plausibility import LesionDose, dose_plausibility
-from rtcheck.protocol import Constraint, Protocol, load_protocol
+from rtcheck.protocol import AppliesTo, Constraint, Protocol, load_protocol
 from rtcheck.resolve import StructureResolver
 from rtcheck.result import ConstraintResult, DvhCurve, InputFile, PlanInfo, Result
 from rtcheck.targets import TargetEvaluation, evaluate_targets
@@ -130,6 +131,7 @@ def check_case(
         for name, why in search.ignored
     ]
     user_map = _user_map(options.names)
+    findings += _name_map_findings(protocol, case.structure_set, user_map)
     resolver = StructureResolver(case.structure_set, protocol, search, user_map, _dvh_options(case))
     targets = evaluate_targets(case, protocol, doses, search, resolver, options.rx)
     env = OrganDoses(
@@ -183,7 +185,7 @@ def _doses(case: Case, options: CheckOptions, findings: list[Finding]) -> tuple[
             return ds, "unknown"
         if len(counts) > 1:
             listing = ", ".join(str(f) for f in counts)
-            return ds, f"RT Plans (mixed: {listing} fractions)"
+            return ds, f"RT Plans, mixed: {listing} fractions, one count per plan"
         return ds, "RT Plan"
     n = options.fractions
     for pd in ds.plan_doses:
@@ -241,6 +243,19 @@ def _dvh_options(case: Case) -> DvhOptions:
 
 def _user_map(names: tuple[tuple[str, str | None], ...]) -> dict[str, str | None]:
     return dict(names)
+
+
+def _name_map_findings(
+    protocol: Protocol, ss: StructureSet, user_map: dict[str, str | None]
+) -> list[Finding]:
+    """WARNINGs for doubtful ``--names`` entries (:mod:`rtcheck.names.usermap`)."""
+    if not user_map:
+        return []
+    rows = [c for t in protocol.all_tables for c in t.constraints]
+    names = {c.structure for c in rows} | {a for c in rows for a in c.aliases}
+    names |= set(protocol.derived) | set(protocol.extra_structures)
+    targets = {c.structure for c in rows if c.applies_to is AppliesTo.TARGET}
+    return name_map_findings(user_map, names, targets | set(TargetKind.__members__), ss)
 
 
 def _check_require(protocol: Protocol, require: tuple[str, ...]) -> None:

@@ -6,8 +6,9 @@ then clear a plan whose targets get a fraction of their prescription. These chec
 plan's dose with what is known to be prescribed on it (``docs/evaluation.md``, section 5):
 
 * the plan's dose is zero everywhere;
-* the plan's dose maximum is below :data:`PLAUSIBLE_FRACTION` of the largest known prescription
-  of the plan;
+* no prescription is known for the plan at all (nothing to compare the dose with);
+* the plan's dose maximum is below :data:`PLAUSIBLE_MAX_FRACTION` of the largest known
+  prescription of the plan;
 * a lesion with a known prescription has ``D95%`` below :data:`PLAUSIBLE_FRACTION` of it
   (on its own plan's dose).
 
@@ -24,10 +25,13 @@ from dataclasses import dataclass
 from rtcheck.doseset import DoseSet, PlanDose
 from rtcheck.errors import Finding, Severity
 
-__all__ = ["PLAUSIBLE_FRACTION", "LesionDose", "dose_plausibility"]
+__all__ = ["PLAUSIBLE_FRACTION", "PLAUSIBLE_MAX_FRACTION", "LesionDose", "dose_plausibility"]
 
-#: A dose maximum, or a lesion's D95%, below this fraction of the prescription is implausible.
+#: A lesion's D95% below this fraction of its prescription is implausible.
 PLAUSIBLE_FRACTION = 0.5
+#: A plan's dose maximum below this fraction of its largest prescription is implausible: every
+#: real plan reaches its prescription somewhere (SBRT maxima are 110-140 % of it).
+PLAUSIBLE_MAX_FRACTION = 0.9
 
 _CAUSES = (
     "this suggests wrong dose units (e.g. Gy values labelled cGy), a dose per fraction "
@@ -62,7 +66,7 @@ def dose_plausibility(doses: DoseSet, lesions: Sequence[LesionDose]) -> list[Fin
     out: list[Finding] = []
     for pd in doses.plan_doses:
         mine = [les for les in lesions if les.plan is pd]
-        finding = _zero(pd) or _low_max(pd, mine)
+        finding = _zero(pd) or _unverified(pd, mine) or _low_max(pd, mine)
         if finding is not None:
             out.append(finding)
             continue
@@ -98,19 +102,35 @@ def _zero(pd: PlanDose) -> Finding | None:
     )
 
 
+def _unverified(pd: PlanDose, mine: Sequence[LesionDose]) -> Finding | None:
+    """No prescription at all: the dose cannot be checked, so nothing on it can be cleared."""
+    if _known_rx(pd, mine) is not None:
+        return None
+    return Finding(
+        "dose.unverified",
+        f"no prescription is known for plan {pd.label} (no RT Plan dose reference, no dose in "
+        "a target's name, no --rx): its dose cannot be checked for plausibility (wrong units, "
+        "a dose per fraction labelled as the plan dose), so the plan cannot be cleared; give "
+        f"--rx TARGET=GY{_where(pd)}",
+        Severity.ERROR,
+        subject=pd.label,
+        source=pd.dose.source,
+    )
+
+
 def _low_max(pd: PlanDose, mine: Sequence[LesionDose]) -> Finding | None:
     rx = _known_rx(pd, mine)
     if rx is None:
         return None
     gy, what = rx
     top = pd.dose.max_gy
-    if top >= PLAUSIBLE_FRACTION * gy:
+    if top >= PLAUSIBLE_MAX_FRACTION * gy:
         return None
     return Finding(
         "dose.below_prescription",
         f"the dose maximum of plan {pd.label} is {top:.4g} Gy, {_pct(top, gy)} of the largest "
         f"prescription of the plan ({gy:g} Gy, {what}); a maximum below "
-        f"{PLAUSIBLE_FRACTION * 100:g} % of it is implausible: {_CAUSES}{_where(pd)}",
+        f"{PLAUSIBLE_MAX_FRACTION * 100:g} % of it is implausible: {_CAUSES}{_where(pd)}",
         Severity.ERROR,
         subject=pd.label,
         source=pd.dose.source,

@@ -154,7 +154,33 @@ def _from_plan(
 ) -> tuple[float | None, str | None, list[Finding]]:
     if plan is None:
         return None, None, []
-    refs = plan.target_prescriptions
+    notes: list[Finding] = []
+    refs = []
+    for ref in plan.target_prescriptions:
+        gy = ref.target_dose_gy
+        if gy is not None and math.isfinite(gy) and gy > 0:
+            refs.append(ref)
+        elif ref.roi_number == target.roi_number or _names(ref.description, target.name):
+            notes.append(
+                _note(
+                    "rx.invalid",
+                    f"the RT Plan's dose reference for this target gives {gy} Gy, not a "
+                    "prescription; ignored",
+                    target.name,
+                    Severity.WARNING,
+                )
+            )
+    gy, source, more = _from_refs(refs, target, others)
+    return gy, source, notes + more
+
+
+def _names(description: str | None, name: str) -> bool:
+    return bool(description) and normalise(description or "") == normalise(name)
+
+
+def _from_refs(
+    refs: list, target: TargetCandidate, others: Sequence[TargetCandidate]
+) -> tuple[float | None, str | None, list[Finding]]:
     by_roi = [p for p in refs if p.roi_number is not None and p.roi_number == target.roi_number]
     if by_roi:
         return _single(by_roi, "RT Plan dose reference (ROI number)", target)

@@ -78,7 +78,11 @@ class RegridCheck:
 
     def describe(self) -> str:
         """One line for a constraint's note."""
-        top = "" if self.exact_max_gy is None else f", exact maximum {self.exact_max_gy:.4g} Gy"
+        top = (
+            ""
+            if self.exact_max_gy is None
+            else f", largest exact sum inside (off the surface) {self.exact_max_gy:.4g} Gy"
+        )
         return (
             f"exact per-plan sum checked at {self.points} points: summed-grid interpolation "
             f"differs by up to {self.uncertainty_gy:.3g} Gy{top}"

@@ -36,7 +36,7 @@ from rtcheck.geometry import derive
 from rtcheck.geometry.planes import plane_stack
 from rtcheck.geometry.rasterize import Occupancy, choose_resolution, rasterize
 from rtcheck.model import GridGeometry, Roi, StructureSet
-from rtcheck.names import TargetSearch, match_structure
+from rtcheck.names import TargetKind, TargetSearch, match_structure, normalise
 from rtcheck.protocol import (
     Combine,
     Expand,
@@ -59,6 +59,25 @@ OUTSIDE_TOL_FRACTION = 0.001
 def outside_tolerance_cc(volume_cc: float) -> float:
     """Volume (cc) a structure may have outside the dose grid and still be evaluated."""
     return max(OUTSIDE_TOL_CC, OUTSIDE_TOL_FRACTION * max(volume_cc, 0.0))
+
+
+#: Organs that are one connected tube or body along the patient axis: an axial plane without
+#: contours between their ends is an uncontoured section (TG-263 names).
+CONTINUOUS_ORGANS = frozenset(
+    {
+        "SpinalCord",
+        "SpinalCanal",
+        "CaudaEquina",
+        "Brainstem",
+        "Esophagus",
+        "Trachea",
+        "AirWay_Prox",
+        "BrachialPlex_L",
+        "BrachialPlex_R",
+        "GreatVes",
+        "Heart",
+    }
+)
 
 
 class State(StrEnum):
@@ -189,9 +208,19 @@ class StructureResolver:
                     method=m.label,
                     reason=f"ROI {roi.name!r} has no closed planar contour (not contoured)",
                 )
-            return Resolved(
-                name, State.ROI, roi, roi.name, m.label, m.reason, findings=_match_findings(m)
-            )
+            broken = self._broken_continuity(name, roi)
+            if broken is not None:
+                return Resolved(
+                    name,
+                    State.UNAVAILABLE,
+                    roi=roi,
+                    label=roi.name,
+                    method=m.label,
+                    reason=broken,
+                    findings=_match_findings(m),
+                )
+            found = _match_findings(m) + _type_findings(name, roi)
+            return Resolved(name, State.ROI, roi, roi.name, m.label, m.reason, findings=found)
         if derived is not None and m.reason and "names map says" not in m.reason:
             return self._derive(name, derived.expression, stack, m.reason)
         return Resolved(name, State.NOT_CONTOURED, reason=m.reason)
@@ -323,6 +352,23 @@ class StructureResolver:
             self._occupancies[key] = occ
         return self._occupancies[key]
 
+    def _broken_continuity(self, name: str, roi: Roi) -> str | None:
+        """Why the ROI of a continuous organ cannot be trusted whole, or None.
+
+        A connected organ meets every axial plane between its ends, so planes without
+        contours inside a cord, oesophagus... are an uncontoured section, not a space
+        between parts: its dose is unknown and a hot spot there would go unseen.
+        """
+        if name not in CONTINUOUS_ORGANS:
+            return None
+        for f in self._stack(roi).findings:
+            if f.code in ("structure.z_gap", "structure.single_plane"):
+                return (
+                    f"{name} is one continuous organ, but {f.message}; the dose of the "
+                    "uncontoured part is unknown (contour every plane between the ends)"
+                )
+        return None
+
     def _stack(self, roi: Roi):
         o = self.dvh_options
         return plane_stack(
@@ -449,6 +495,30 @@ def _named(occ: Occupancy, name: str) -> Occupancy:
     from dataclasses import replace
 
     return replace(occ, name=name, structure_volume_cc=occ.volume_cc)
+
+
+#: RT ROI Interpreted Types that an organ at risk should not carry.
+NOT_ORGAN_TYPES = frozenset(
+    {"PTV", "CTV", "GTV", "EXTERNAL", "CONTROL", "BOLUS", "SUPPORT", "FIXATION", "MARKER"}
+)
+
+
+def _type_findings(name: str, roi: Roi) -> tuple[Finding, ...]:
+    """WARNING when an organ's ROI is typed as a target, the External, or a helper."""
+    kind = (roi.interpreted_type or "").upper()
+    if kind not in NOT_ORGAN_TYPES or name in TargetKind.__members__:
+        return ()
+    if kind == "EXTERNAL" and normalise(name) in ("external", "body"):
+        return ()
+    return (
+        Finding(
+            "structure.type_mismatch",
+            f"{name} matched to ROI {roi.name!r}, whose RT ROI Interpreted Type is {kind}, "
+            "not an organ: check that it is the organ itself",
+            Severity.WARNING,
+            subject=name,
+        ),
+    )
 
 
 def _match_findings(m) -> tuple[Finding, ...]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from rtcheck.errors import Finding
 
-RESULT_SCHEMA_VERSION = "1.0"
+RESULT_SCHEMA_VERSION = "1.1"
 
 
 class Status(StrEnum):
@@ -235,6 +235,7 @@ class ProtocolInfo:
     citation: str
     levels: tuple[str, ...] = ()
     source_file: str | None = None
+    source_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ class Result:
                 "citation": self.protocol.citation,
                 "levels": list(self.protocol.levels),
                 "source_file": self.protocol.source_file,
+                "source_sha256": self.protocol.source_sha256,
             },
             "plan": {
                 "patient_id": p.patient_id,

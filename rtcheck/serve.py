@@ -31,7 +31,13 @@ from typing import Any
 
 from rtcheck.batch.executors import mp_context
 from rtcheck.batch.jobs import DEFAULT_CHECKER, CaseJob, plan_jobs
-from rtcheck.batch.runner import RunRecorder, prepare_context, split_reusable, summary_meta
+from rtcheck.batch.runner import (
+    RunRecorder,
+    check_results_folder,
+    prepare_context,
+    split_reusable,
+    summary_meta,
+)
 from rtcheck.batch.summary import totals, write_summaries
 from rtcheck.batch.worker import JobOutcome, error_outcome, file_error_outcome, run_job
 from rtcheck.db import CaseRecord, ResultsDB, RunInfo
@@ -132,8 +138,14 @@ class Receiver:
             raise ConfigError("--quiet-seconds must not be negative")
         self.out = Path(out).resolve()
         self.store = self.out / "store"
-        for sub in ("store", "incoming", "rejected"):
-            (self.out / sub).mkdir(parents=True, exist_ok=True)
+        check_results_folder(self.out)
+        try:
+            for sub in ("store", "incoming", "rejected"):
+                (self.out / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the results folder: {exc.strerror}", str(out)
+            ) from exc
         self.ctx = prepare_context(
             self.store,
             protocol,

@@ -181,7 +181,8 @@ def _lesion_rows(protocol: Protocol, les: Lesion, kind: TargetKind, rules: bool)
         if not rules:
             return []
         source = f"plan {les.plan.label}"
-        return [table_missing(protocol, les.plan.fractions, source, f"{kind.value} {les.name}")]
+        what = f"{kind.value} {les.name}"
+        return [table_missing(protocol, les.plan.fractions, source, what, lesion=les.name)]
     return _coverage_rows(protocol, table, les, kind) + _conformity_rows(table, les, kind)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from dicom_factory import contour_item, make_dose, make_plan, make_structures, s
 from rtcheck.batch import BatchOptions, run_batch
 from rtcheck.cli import main
 from rtcheck.db import ResultsDB
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -243,6 +246,46 @@ def test_missing_root_and_empty_root(tmp_path: Path, capsys: pytest.CaptureFixtu
     (tmp_path / "empty").mkdir()
     assert main(["batch", str(tmp_path / "empty"), "-p", "tg101", "-o", str(tmp_path / "o")]) == 2
     assert "no RT cases found" in capsys.readouterr().err
+
+
+def test_a_dose_truncated_before_its_links_is_reported_as_truncated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cut inside the header, an RT Dose also loses its plan reference: the cause comes first."""
+    source = ROOT / "sample_dicom" / "oligo_single" / "RD.oligo.dcm"
+    (tmp_path / "in" / "t").mkdir(parents=True)
+    (tmp_path / "in" / "t" / "RD.dcm").write_bytes(source.read_bytes()[:1500])
+    out = tmp_path / "out"
+    assert main(["batch", str(tmp_path / "in"), "-p", "tg101", "-o", str(out)]) == 2
+    (row,) = _summary(out)
+    assert row["verdict"] == "error"
+    assert row["error"].startswith("t/RD.dcm: RTDOSE: file is truncated")
+    assert "names no plan" in row["error"]  # what the partial read showed, second
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("command", ["batch", "serve"])
+def test_unwritable_results_folder_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A results folder under a file, or in a read-only folder: refused before any work."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "file").write_text("x")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    outs = [(tmp_path / "file" / "out", "is not a folder")]
+    if os.geteuid() != 0:  # root writes into any folder whatever its permission bits
+        outs.append((ro / "out", "results folder cannot be written"))
+    try:
+        for out, message in outs:
+            args = [command, *(["--port", "0"] if command == "serve" else [str(tmp_path / "in")])]
+            assert main([*args, "-p", "tg101", "--out", str(out)]) == 2
+            err = capsys.readouterr().err
+            assert message in err and str(out) in err and err.count("\n") == 1
+            assert not out.exists()
+    finally:
+        ro.chmod(0o700)
 
 
 def test_cli_check_options_reach_every_case(tree: Path, tmp_path: Path) -> None:

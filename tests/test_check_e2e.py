@@ -111,6 +111,17 @@ def test_multi_plan_sample_is_incomplete_with_reasons(results: dict) -> None:
     assert all("no silent conversion" in c.reason for c in physical)
 
 
+def test_lesions_without_a_table_get_their_own_rows(samples: Path) -> None:
+    """RTOG 0915 has no 5-fraction table: one blocking row per lesion, tied to that lesion."""
+    r = check_path(samples / "oligo_single", "rtog0915")
+    ids = [c.id for c in r.all_constraints]
+    assert len(ids) == len(set(ids))
+    tables = [c for c in r.all_constraints if c.id.startswith("table.5fx")]
+    assert {c.lesion for c in tables} == {None} | {les.name for les in r.lesions}
+    assert all(c.status is Status.NOT_EVALUATED and "no table for 5" in c.reason for c in tables)
+    assert r.verdict.value == "incomplete"
+
+
 # ----------------------------------------------------------------------------- CLI
 def test_cli_on_a_sample(samples: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out"
@@ -151,7 +162,10 @@ def test_cli_exit_codes(small: dict[str, Path], capsys: pytest.CaptureFixture) -
     assert main(["check", str(small["pass"]), "--protocol", "tg101", "--fractions", "8"]) == 3
     rs, rd = small["pass"] / "RS.dcm", small["pass"] / "RD.0.dcm"
     args = ["check", "--rtstruct", str(rs), "--rtdose", str(rd), "--protocol", "tg101"]
-    assert main([*args, "--fractions", "5"]) == 0
+    # explicit files: no RT Plan, so no prescription to check the dose against -> incomplete
+    assert main([*args, "--fractions", "5"]) == 3
+    assert "dose.unverified" in capsys.readouterr().out
+    assert main([*args, "--fractions", "5", "--rx", "PTV1=50"]) == 0
     capsys.readouterr()
 
 

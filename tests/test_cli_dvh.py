@@ -160,3 +160,52 @@ def test_pydicom_rt_test_files(capsys: pytest.CaptureFixture) -> None:
     assert body["volume_cc"] > 0 and body["max_gy"] is None  # the files do not overlap
     assert body["metrics"]["Max[Gy]"] is None
     assert any(f["code"] == "dose.partial_coverage" for f in body["findings"])
+
+
+# ----------------------------------------------------------------------------- EQD2 / BED
+def _eqd2(d: float, n: int, ab: float) -> float:
+    """Hand formula: EQD2 = D (d + a/b) / (2 + a/b), d = D / n."""
+    return d * (d / n + ab) / (2.0 + ab)
+
+
+def _bed(d: float, n: int, ab: float) -> float:
+    """Hand formula: BED = D (1 + d / (a/b))."""
+    return d * (1.0 + d / (n * ab))
+
+
+def test_radiobiological_metrics_use_the_plans_fractions(
+    folder: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The dose peak is a grid node inside PTV1: its EQD2/BED are the hand formulas of Max[Gy]."""
+    metrics = ["Max[Gy]", "Max[EQD2Gy(a/b=10)]", "Max[BED(a/b=3)]", "D50%[Gy]", "D50%[EQD2Gy]"]
+    args = [str(folder), "--structure", "PTV1", "--alpha-beta", "2"]
+    doc = _json([*args, *(a for m in metrics for a in ("--metric", m))], capsys)
+    got = doc["structures"][0]["metrics"]
+    peak = got["Max[Gy]"]
+    assert peak == pytest.approx(PEAK, rel=1e-3)
+    assert got["Max[EQD2Gy(a/b=10)]"] == pytest.approx(_eqd2(peak, 5, 10.0), rel=1e-6)
+    assert got["Max[BED(a/b=3)]"] == pytest.approx(_bed(peak, 5, 3.0), rel=1e-6)
+    # a monotone conversion keeps the median voxel: D50% converts (to interpolation accuracy)
+    assert got["D50%[EQD2Gy]"] == pytest.approx(_eqd2(got["D50%[Gy]"], 5, 2.0), rel=2e-3)
+    # --fractions wins over the RT Plan, with a finding
+    doc = _json([*args, "--metric", "Max[EQD2Gy]", "--fractions", "1"], capsys)
+    assert doc["structures"][0]["metrics"]["Max[EQD2Gy]"] == pytest.approx(
+        _eqd2(peak, 1, 2.0), rel=1e-6
+    )
+    assert any(f["code"] == "fractions.overridden" for f in doc["findings"])
+
+
+def test_radiobiological_metric_without_fractions_or_alpha_beta_is_null(
+    folder: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rs = next(folder.rglob("RS*.dcm"))
+    rd = next(folder.rglob("RD*.dcm"))
+    files = ["--rtstruct", str(rs), "--rtdose", str(rd), "--structure", "PTV1"]
+    doc = _json([*files, "--metric", "Max[EQD2Gy(a/b=3)]"], capsys)
+    s = doc["structures"][0]
+    assert s["metrics"] == {"Max[EQD2Gy(a/b=3)]": None}
+    assert any("--fractions N" in f["message"] for f in s["findings"])
+    doc = _json([str(folder), "--structure", "PTV1", "--metric", "Max[EQD2Gy]"], capsys)
+    s = doc["structures"][0]
+    assert s["metrics"] == {"Max[EQD2Gy]": None}
+    assert any("--alpha-beta" in f["message"] for f in s["findings"])

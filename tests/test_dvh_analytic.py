@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numba
 import numpy as np
 import pytest
 import shapely
@@ -287,3 +288,26 @@ def test_sample_budget_for_big_organs_stays_accurate(field: str) -> None:
     dose = dose_for(field)
     dvh = compute_dvh(dose, shape.roi(), options=DvhOptions(max_samples=2_000))
     check_against_truth(dvh, shape, dose)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 numba threads")
+def test_the_dvh_does_not_depend_on_the_thread_count() -> None:
+    """Bit-identical DVHs with 1 and with every thread (batch --jobs 1 and --jobs 2 agree)."""
+    dose = dose_for("gaussian")
+    rois = [SHAPES[name].roi() for name in ("cone", "hollow_tube", "sphere_50mm")]
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = [compute_dvh(dose, roi) for roi in rois]
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = [compute_dvh(dose, roi) for roi in rois]
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(one, many, strict=True):
+        assert np.array_equal(a.doses_gy, b.doses_gy)
+        assert np.array_equal(a.volumes_cc, b.volumes_cc)
+        assert (a.mean_gy, a.max_gy, a.structure_volume_cc) == (
+            b.mean_gy,
+            b.max_gy,
+            b.structure_volume_cc,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -185,4 +186,22 @@ def test_lesion_without_a_plan_is_reported(tmp_path: Path) -> None:
     assert any(f.code == "target.no_plan" for f in r.findings)
     row = les.constraints[0]
     assert row.status is Status.NOT_EVALUATED and "no plan dose" in row.reason
+    assert r.verdict is Verdict.INCOMPLETE
+
+
+def test_structure_outside_one_plans_grid_is_not_evaluated(tmp_path: Path) -> None:
+    """Plan B's grid ends at z = 10 mm: its dose on the cord above is unknown, not 0."""
+    c, _, _ = _case(5, 5)
+    gb = grid((-70.0, -50.0, -50.0), (70.0, 50.0, 10.0), 2.0)
+    pb = c.plans[1]
+    peak = math.exp(121.0 / S**2)
+    cropped = dose(gb, sample(gb, gaussian(B, 50.0 * peak, S)), pb)
+    c = replace(c, doses=(c.doses[0], cropped))
+    r = check_case(c, _protocol(tmp_path, 5, 5))
+    cord = [x for x in r.constraints if x.structure == "SpinalCord"]
+    assert len(cord) == 2 and all(x.status is Status.NOT_EVALUATED for x in cord)
+    assert all("outside the dose grid of plan PB" in x.reason for x in cord)
+    # 30 of the cord's 80 mm lie above z = 10 mm (to the cell-centre rule of the sum's grid)
+    volume = math.pi * CORD[2] ** 2 * 30.0 / 1000.0
+    assert all(x.reason.startswith(f"{volume:.3g} cc (38 %)") for x in cord)
     assert r.verdict is Verdict.INCOMPLETE

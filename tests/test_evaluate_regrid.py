@@ -38,7 +38,7 @@ def _eqd2(d: np.ndarray, n: int, ab: float = 2.0) -> np.ndarray:
 
 def _case(fx_a: int, fx_b: int):
     pa = plan("PA", fx_a, [("PTV_A", 10.0, None)])
-    pb = plan("PB", fx_b, [("PTV_B", 10.0, None)])  # max of B ~8 Gy: a plausible dose
+    pb = plan("PB", fx_b, [("PTV_B", 8.0, None)])  # max of B 7.96 Gy: a plausible dose
     da = sample(GA, gaussian((0.0, 0.0, 0.0), PEAK_A, SIGMA_A))
     db = sample(GB, lambda x, y, z: _b(x) + 0.0 * y)
     roi = sphere(3, "SpinalCord", "ORGAN", CENTRE, RADIUS, dz=1.0)

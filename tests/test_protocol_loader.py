@@ -1,5 +1,6 @@
 """Protocol schema and loader: shipped files load; bad files fail naming the file and the key."""
 
+import hashlib
 import json
 import pickle
 import textwrap
@@ -148,6 +149,8 @@ def test_info_for_results():
     info = load_protocol("rtog0915").info()
     assert info.id == "rtog0915" and info.levels == ("none", "minor")
     assert info.source_file.endswith("rtog0915.yaml")
+    # the report names the exact file applied: its SHA-256, computed here independently
+    assert info.source_sha256 == hashlib.sha256(Path(info.source_file).read_bytes()).hexdigest()
 
 
 # ---------------------------------------------------------------------- errors

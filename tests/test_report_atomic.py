@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rtcheck.errors import RtcheckError
-from rtcheck.report import write_report
-from rtcheck.report.atomic import atomic_write, atomic_write_bytes
+from rtcheck.report import write_report, write_reports
+from rtcheck.report.atomic import atomic_write, atomic_write_all, atomic_write_bytes
 from tests.report_fixtures import fail_result
 
 
@@ -158,3 +158,33 @@ def test_symlink_to_regular_file_is_followed(tmp_path: Path) -> None:
     assert real.read_bytes() == b"new content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "r.json"]
     assert [p.name for p in (tmp_path / "keep").iterdir()] == ["latest.json"]
+
+
+def test_a_set_is_replaced_only_when_every_file_is_complete(tmp_path: Path) -> None:
+    """One failing file of a set: no target of the set changes and no temporary file is left."""
+    a, b, c = tmp_path / "a.html", tmp_path / "b.json", tmp_path / "c.pdf"
+    a.write_bytes(b"old a")
+    c.write_bytes(b"old c")
+    with pytest.raises(Boom):
+        atomic_write_all(
+            [
+                (a, lambda out: out.write(b"new a")),
+                (b, lambda out: out.write(b"{}")),
+                (c, _half_then_raise),
+            ]
+        )
+    assert (a.read_bytes(), c.read_bytes()) == (b"old a", b"old c")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "c.pdf"]
+    atomic_write_all([(a, lambda out: out.write(b"new a")), (c, lambda out: out.write(b"new c"))])
+    assert (a.read_bytes(), c.read_bytes()) == (b"new a", b"new c")
+
+
+def test_reports_with_a_missing_folder_write_none_of_the_set(tmp_path: Path) -> None:
+    result = fail_result()
+    good, bad = tmp_path / "r.json", tmp_path / "gone" / "r.csv"
+    with pytest.raises(RtcheckError, match="does not exist"):
+        write_reports(result, [(good, None), (bad, None)])
+    assert list(tmp_path.iterdir()) == []
+    written = write_reports(result, [(good, None), (tmp_path / "r.csv", "csv")])
+    assert [f.name for f in written] == ["json", "csv"]
+    assert good.read_text(encoding="utf-8").lstrip().startswith("{")

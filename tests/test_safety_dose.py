@@ -209,6 +209,33 @@ def test_rows_on_a_dose_in_doubt_do_not_pass(tmp_path, base, tg101):
     assert "would pass" in cord[0].reason
 
 
+def test_one_unnumbered_beam_dose_for_two_beams_is_not_a_pass(tmp_path, base, tg101):
+    """Beam 2's file is gone and beam 1's names no beam: half the dose, and nothing in the
+    file says so; the plan has two beams, so the count gives it away."""
+
+    def drop_and_unnumber(files) -> None:
+        files.beam_doses[1].unlink()
+
+        def fn(ds: pydicom.Dataset) -> None:
+            for ref in ds.ReferencedRTPlanSequence:
+                if "ReferencedFractionGroupSequence" in ref:
+                    del ref.ReferencedFractionGroupSequence
+
+        edit(files.beam_doses[0], fn)
+
+    spec = base.but(dose_fn=hot_cord(), beam_doses=2)
+    r = check_spec(spec, tmp_path, tg101, mutate=drop_and_unnumber)
+    (f,) = [f for f in r.findings if f.code == "dose.beams_missing"]
+    assert "1 BEAM dose(s) for the 2 beams" in f.message and r.verdict == "incomplete"
+    assert not [c for c in r.constraints if c.status == "pass"]
+
+
+def test_dose_without_summation_type_is_not_a_pass(tmp_path, base, tg101):
+    r = check_spec(base, tmp_path, tg101, mutate=_set(DoseSummationType=None))
+    assert "dose.summation_type_missing" in codes(r) and r.verdict == "incomplete"
+    assert not [c for c in r.constraints if c.status == "pass"]
+
+
 def test_unreadable_beam_dose_is_not_a_pass(tmp_path, base, tg101):
     def garble(files) -> None:
         path = files.beam_doses[1]
@@ -234,6 +261,44 @@ def test_implausibly_low_dose_is_not_a_pass(tmp_path, base, tg101, changes, muta
     assert r.verdict != "pass"
     errors = [f for f in r.findings if f.severity == "error" and f.code.startswith("dose.")]
     assert errors and r.verdict == "incomplete"
+
+
+def _plan_rx(value):
+    """The RT Plan's prescription removed (None) or set to ``value`` Gy."""
+
+    def mutate(files) -> None:
+        def fn(ds: pydicom.Dataset) -> None:
+            if value is None:
+                del ds.DoseReferenceSequence
+            else:
+                for item in ds.DoseReferenceSequence:
+                    item.TargetPrescriptionDose = value
+
+        edit(files.rtplan, fn)
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [(None, "dose.unverified"), (0.0, "dose.unverified"), (-40.0, "dose.unverified")],
+    ids=["no-prescription", "zero", "negative"],
+)
+def test_dose_without_a_valid_prescription_is_not_a_pass(tmp_path, base, tg101, value, code):
+    """A per-fraction dose labelled as the plan's (40 Gy cord hot spot / 5) meets every limit;
+    without a valid prescription nothing can show the dose is implausible, so no pass."""
+    spec = base.but(dose_fn=hot_cord(), dose_scale=1 / 5)
+    r = check_spec(spec, tmp_path, tg101, mutate=_plan_rx(value))
+    assert code in codes(r) and r.verdict == "incomplete"
+    every = list(r.constraints) + [c for les in r.lesions for c in les.constraints]
+    assert not [c for c in every if c.status == "pass"]
+    if value is not None:
+        assert "rx.invalid" in codes(r)
+    # the same plan with its prescription given on the command line: the dose is caught
+    r = check_spec(
+        spec, tmp_path / "rx", tg101, CheckOptions(rx=(("PTV1", 40.0),)), _plan_rx(value)
+    )
+    assert "dose.below_prescription" in codes(r) and r.verdict == "incomplete"
 
 
 # ----------------------------------------------------------------------------- fractions

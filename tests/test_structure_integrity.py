@@ -45,6 +45,32 @@ def test_unreadable_contour_is_recorded_on_the_roi(tmp_path: Path) -> None:
     assert iso.dropped_contours == () and any(f.code == "roi.contour_dropped" for f in iso.findings)
 
 
+def test_rois_sharing_a_number_are_both_unusable(tmp_path: Path) -> None:
+    """Contour items name ROIs by number only: with a number used twice, the contours may be
+    either ROI's, so neither is used (never the plexus contours under the cord's name)."""
+    cord = [contour_item(square(0, 0, 5, z)) for z in (0.0, 2.0)]
+    plexus = [contour_item(square(40, 0, 5, z)) for z in (0.0, 2.0)]
+    path = make_structures(
+        tmp_path / "rs.dcm",
+        [
+            (12, "Spinal Cord", "ORGAN", cord),
+            (12, "Lt Brachial Plexus", "ORGAN", plexus),
+            (3, "Heart", "ORGAN", [contour_item(square(0, 40, 5, 0.0))]),
+        ],
+    )
+    ss = read_structures(path)
+    assert [r.name for r in ss.rois] == ["Spinal Cord", "Lt Brachial Plexus", "Heart"]
+    for name in ("Spinal Cord", "Lt Brachial Plexus"):
+        roi = ss.by_name(name)
+        assert roi.is_incomplete and roi.contours == ()
+        assert "ROI number 12 is used by both" in roi.dropped_reason()
+    assert not ss.by_name("Heart").is_incomplete
+    (dup,) = [f for f in ss.findings if f.code == "structures.duplicate_roi_number"]
+    assert dup.severity is Severity.ERROR
+    res = StructureResolver(ss, load_protocol("tg101"), find_targets(ss.rois))
+    assert res.resolve("SpinalCord").state is State.UNAVAILABLE
+
+
 def test_incomplete_roi_and_what_is_derived_from_it_are_unavailable() -> None:
     lung_l = _prism(1, "Lung_L", (0, 2, 4))
     lung_l = Roi(1, "Lung_L", contours=lung_l.contours, dropped_contours=((3, "why"),))
@@ -108,6 +134,24 @@ def test_large_gap_inside_a_structure_is_a_warning() -> None:
     gaps = [f for f in plane_stack(roi).findings if f.code == "structure.z_gap"]
     assert len(gaps) == 1 and gaps[0].severity is Severity.WARNING
     assert "6.00 to 20.00" in gaps[0].message and "not evaluated" in gaps[0].message
+
+
+@pytest.mark.parametrize(
+    ("zs", "gap"),
+    [((0, 2, 4, 6, 20, 22, 24), True), ((0, 2, 6, 8), True), ((10,), True), ((0, 2, 4), False)],
+    ids=["large-gap", "missed-slice", "one-plane", "whole"],
+)
+def test_a_continuous_organ_with_a_gap_is_unavailable(zs, gap) -> None:
+    """A cord meets every plane between its ends: planes without contours are an uncontoured
+    section (its dose unknown), never separate parts. Ribs may be separate parts."""
+    ss = StructureSet(rois=(_prism(1, "SpinalCord", zs), _prism(2, "Rib", zs, cx=40.0)))
+    res = StructureResolver(ss, load_protocol("tg101"), find_targets(ss.rois))
+    cord = res.resolve("SpinalCord")
+    if gap:
+        assert cord.state is State.UNAVAILABLE and "one continuous organ" in cord.reason
+    else:
+        assert cord.state is State.ROI
+    assert res.resolve("Rib").state is State.ROI
 
 
 # ----------------------------------------------------------------------------- bug 4
@@ -220,3 +264,13 @@ def test_centre_specific_names_can_be_declared(tmp_path) -> None:
         ),
     )
     assert extra.extra_structures == ("Eso_Wall",)
+
+
+@pytest.mark.parametrize(("kind", "warned"), [("CONTROL", True), ("PTV", True), ("ORGAN", False)])
+def test_an_organ_typed_as_something_else_is_disclosed(kind, warned) -> None:
+    cord = Roi(1, "SpinalCord", kind, contours=_prism(1, "x", (0, 2, 4)).contours)
+    ss = StructureSet(rois=(cord,))
+    res = StructureResolver(ss, load_protocol("tg101"), find_targets(ss.rois))
+    r = res.resolve("SpinalCord")
+    codes = [f.code for f in r.findings]
+    assert ("structure.type_mismatch" in codes) == warned

@@ -213,11 +213,22 @@ def _leftovers(found: Discovery) -> list[_Leftover]:
     """Orphans (with the text of their error entry) and other non-INFO file findings."""
     orphans = orphan_findings(found)
     why = dict(found.unreadable)
-    out = [
-        _Leftover(f, f"file could not be read: {why[f.source]}" if f.source in why else f.message)
-        for f in orphans
-        if f.source
-    ]
+    # A file read only in part (truncated...) is an orphan because what names its links was
+    # lost: its damage, not the missing link, is the cause to show first.
+    damaged = {
+        f.source: f.message for f in found.findings if f.code == "file.unreadable" and f.source
+    }
+    out = []
+    for f in orphans:
+        if not f.source:
+            continue
+        if f.source in why:
+            text = f"file could not be read: {why[f.source]}"
+        elif f.source in damaged:
+            text = f"{damaged[f.source]} (as read: {f.message})"
+        else:
+            text = f.message
+        out.append(_Leftover(f, text))
     out += [
         _Leftover(f, None)
         for f in found.findings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -258,8 +259,7 @@ def run_batch(
     opts = options or BatchOptions()
     t0 = time.perf_counter()
     out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError("results path exists and is not a folder", path=str(out_dir))
+    check_results_folder(out_dir)
     executor = make_executor(opts.jobs, opts.scheduler)
     ctx = prepare_context(root, protocol, out, opts.formats, opts.check, opts.checker)
     if not os.path.isdir(ctx.root):
@@ -271,12 +271,41 @@ def run_batch(
     jobs = plan_jobs(found, ctx, hash_workers=4)
     if not jobs:
         raise _no_cases_error(found)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the results folder: {exc.strerror}", str(out)) from exc
     db = ResultsDB.open(db_url or out_dir / "results.sqlite")
     try:
         return _run(db, jobs, ctx, found, executor, opts, on_record, t0, t_discover)
     finally:
         db.close()
+
+
+def check_results_folder(out_dir: Path) -> None:
+    """Refuse a results folder that cannot be written, before the (long) discovery.
+
+    The folder itself, or the nearest folder above it that exists, must take a new file
+    (checked by creating one: permission bits alone do not show read-only mounts or
+    immutable folders).
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError("results path exists and is not a folder", path=str(out_dir))
+    probe = out_dir.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(
+            f"cannot create the results folder: {probe} is not a folder", str(out_dir)
+        )
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        where = "" if probe == out_dir.absolute() else f" ({probe})"
+        raise ConfigError(
+            f"results folder cannot be written{where}: {exc.strerror}", path=str(out_dir)
+        ) from exc
 
 
 def _run(

@@ -137,18 +137,17 @@ def report_name(fmt: str) -> str:
 
 
 def _write_reports(result: Result, job: CaseJob, ctx: JobContext) -> tuple[str, ...]:
-    from rtcheck.report import write_report
+    from rtcheck.report import write_reports
 
     if not ctx.formats:
         return ()
     folder = Path(ctx.out_dir, "cases", job.slug)
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fmt in ctx.formats:
-        path = folder / report_name(fmt)
-        write_report(result, path, fmt)
-        written.append(relative(str(path), ctx.out_dir))
-    return tuple(sorted(written))
+    targets: list[tuple[str | os.PathLike[str], str | None]] = [
+        (folder / report_name(fmt), fmt) for fmt in ctx.formats
+    ]
+    write_reports(result, targets)
+    return tuple(sorted(relative(str(path), ctx.out_dir) for path, _ in targets))
 
 
 def run_job(job: CaseJob, ctx: JobContext) -> JobOutcome:

@@ -23,7 +23,7 @@ from rtcheck.cli.options import (
 from rtcheck.errors import ConfigError, RtcheckError
 from rtcheck.pipeline import check_path
 from rtcheck.protocol import load_protocol
-from rtcheck.report import render_json, render_terminal, resolve_format, write_report
+from rtcheck.report import render_json, render_terminal, resolve_format, write_reports
 from rtcheck.result import Result
 
 
@@ -89,8 +89,7 @@ def register(cli: click.Group) -> None:
         protocol = load_protocol(protocol_ref)
         result = check_path(path, protocol, options)
         _print(result, fmt, color)
-        for out, kind in outputs:
-            written = write_report(result, out, kind)
+        for (out, _), written in zip(outputs, write_reports(result, outputs), strict=True):
             click.echo(f"rtcheck: wrote {written.name} report {out}", err=True)
         return result.exit_code
 

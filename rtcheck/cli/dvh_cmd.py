@@ -12,19 +12,22 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
 
 from rtcheck.cli.options import dose_reading_options, format_option, input_options
-from rtcheck.doseset import dose_set
+from rtcheck.composite import DoseSet
+from rtcheck.doseset import PlanDose, dose_set
 from rtcheck.dvh.compute import DvhOptions, PreparedDose, compute_dvh
 from rtcheck.dvh.dvh import DVH
-from rtcheck.errors import ConfigError, Finding, Severity
+from rtcheck.errors import ConfigError, Finding, RtcheckError, Severity, UnsupportedError
 from rtcheck.geometry.resample import describe_grid
 from rtcheck.io.dicom import load_dose, read_patient, read_structures
 from rtcheck.io.discover import load_case
-from rtcheck.metrics import Metric, MetricNotComputable, parse_metric
+from rtcheck.metrics import DoseBasis, Metric, MetricNotComputable, parse_metric
 from rtcheck.model import DoseGrid, Roi, StructureSet
 from rtcheck.names import match_structure
 
@@ -60,6 +63,20 @@ def register(cli: click.Group) -> None:
         metavar="GY",
         help="Prescription dose for metrics in % of Rx.",
     )
+    @click.option(
+        "--fractions",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Number of fractions for EQD2/BED metrics [default: from the RT Plan].",
+    )
+    @click.option(
+        "--alpha-beta",
+        "alpha_beta",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        metavar="GY",
+        help="alpha/beta for EQD2/BED metrics that state none, e.g. Max[EQD2Gy].",
+    )
     @dose_reading_options(frame_mismatch=False)
     def dvh(
         path: str | None,
@@ -69,26 +86,37 @@ def register(cli: click.Group) -> None:
         metrics: tuple[str, ...],
         fmt: str,
         prescription: float | None,
+        fractions: int | None,
+        alpha_beta: float | None,
         relative_prescription_gy: float | None,
     ) -> int:
-        """Print the DVH of every structure (or of --structure NAME) and DVH metrics."""
+        """Print the DVH of every structure (or of --structure NAME) and DVH metrics.
+
+        Metrics in EQD2 or BED (e.g. D0.03cc[EQD2Gy(a/b=2)]) are computed on the dose
+        converted voxel-wise with the plan's number of fractions (LQ model, as rtcheck check).
+        """
         parsed = [(text, parse_metric(text)) for text in metrics]
         if prescription is not None and not prescription > 0:
             raise ConfigError("--prescription must be a positive dose in Gy")
-        ss, dose, findings, options = _inputs(path, rtstruct, rtdose, relative_prescription_gy)
+        ss, doses, findings, options = _inputs(path, rtstruct, rtdose, relative_prescription_gy)
+        doses = _with_fractions(doses, fractions, findings)
+        dose = _physical(doses, path or rtdose, findings)
         rois = _select(ss, structures)
-        doc = build_dvh_report(ss, rois, dose, parsed, prescription, findings, options)
+        radio = RadioDoses(doses, alpha_beta)
+        doc = build_dvh_report(ss, rois, dose, parsed, prescription, findings, options, radio)
         _emit(doc, fmt, [t for t, _ in parsed])
         return 0
 
 
 def _inputs(
     path: str | None, rtstruct: str | None, rtdose: str | None, rel: float | None
-) -> tuple[StructureSet, DoseGrid, list[Finding], DvhOptions]:
+) -> tuple[StructureSet, DoseSet, list[Finding], DvhOptions]:
     if rtstruct is not None or rtdose is not None:
         if rtstruct is None or rtdose is None:
             raise ConfigError("give both --rtstruct and --rtdose (or a folder)")
-        return (*_explicit(rtstruct, rtdose, rel), DvhOptions())
+        ss, dose, findings = _explicit(rtstruct, rtdose, rel)
+        label = dose.source or rtdose
+        return ss, DoseSet([PlanDose(None, dose, None, (label,))]), findings, DvhOptions()
     if path is None:
         raise ConfigError("give a plan folder, or --rtstruct and --rtdose files")
     case = load_case(path, relative_prescription_gy=rel)
@@ -100,11 +128,44 @@ def _inputs(
     assert case.structure_set is not None
     ds = dose_set(case)
     findings += [f for f in ds.findings if f not in findings]
-    if len(ds.plan_doses) == 1:
-        return case.structure_set, ds.plan_doses[0].dose, findings, options
-    comp = ds.physical()  # refuses mixed fractionation with a clear error
+    return case.structure_set, ds, findings, options
+
+
+def _with_fractions(doses: DoseSet, n: int | None, findings: list[Finding]) -> DoseSet:
+    """``--fractions n`` for every plan dose; a plan stating another number is a finding."""
+    if n is None:
+        return doses
+    for pd in doses.plan_doses:
+        if pd.fractions is not None and pd.fractions != n:
+            findings.append(
+                Finding(
+                    "fractions.overridden",
+                    f"--fractions {n} used for EQD2/BED metrics although the RT Plan of "
+                    f"{pd.label} states {pd.fractions}",
+                    Severity.WARNING,
+                    subject=pd.label,
+                )
+            )
+    pds = [replace(pd, fractions=n) for pd in doses.plan_doses]
+    return DoseSet(pds, doses.findings, grid=doses.grid_choice)
+
+
+def _physical(doses: DoseSet, where: str | None, findings: list[Finding]) -> DoseGrid:
+    """The physical dose the DVHs are computed on: the plan's, or the sum of the plans'."""
+    if len(doses.plan_doses) == 1:
+        return doses.plan_doses[0].dose
+    reason = doses.mixed_fractionation
+    if reason:
+        raise UnsupportedError(
+            f"{reason}: a DVH of their physical sum matches no fractionation; write an "
+            "EQD2 sum with `rtcheck sum PATH -o sum.dcm --eqd2 --alpha-beta AB` and run "
+            "`rtcheck dvh --rtstruct RS.dcm --rtdose sum.dcm`",
+            path=where,
+        )
+    comp = doses.physical()
     findings.append(Finding("dvh.summed", f"DVHs of the {comp.summary()}", Severity.INFO))
-    return case.structure_set, comp.dose, findings + list(comp.findings), options
+    findings += list(comp.findings)
+    return comp.dose
 
 
 def _explicit(
@@ -149,6 +210,52 @@ def _select(ss: StructureSet, names: tuple[str, ...]) -> list[Roi]:
     return out
 
 
+class RadioDoses:
+    """EQD2/BED doses of a case for radiobiological metrics, converted once per alpha/beta.
+
+    Parameters
+    ----------
+    doses
+        The plan doses (each with its number of fractions).
+    default_alpha_beta
+        ``--alpha-beta``: for metrics that state no alpha/beta.
+    """
+
+    def __init__(self, doses: DoseSet, default_alpha_beta: float | None) -> None:
+        self.doses = doses
+        self.default_alpha_beta = default_alpha_beta
+        self._prepared: dict[tuple[str, float], PreparedDose] = {}
+
+    def prepared(self, metric: Metric) -> PreparedDose:
+        """The converted dose for ``metric``'s basis and alpha/beta.
+
+        Raises
+        ------
+        MetricNotComputable
+            No alpha/beta (neither in the metric nor ``--alpha-beta``).
+        RtcheckError
+            The conversion is impossible (number of fractions unknown...).
+        """
+        ab = metric.alpha_beta if metric.alpha_beta is not None else self.default_alpha_beta
+        if ab is None:
+            raise MetricNotComputable(
+                f"{metric.canonical}: no alpha/beta; write it in the metric "
+                f"(e.g. [{metric.basis.value}{'Gy' if metric.basis is DoseBasis.EQD2 else ''}"
+                "(a/b=3)]) or give --alpha-beta"
+            )
+        unknown = [pd.label for pd in self.doses.plan_doses if pd.fractions is None]
+        if unknown:
+            raise MetricNotComputable(
+                f"{metric.canonical}: number of fractions unknown for {', '.join(unknown)} "
+                "(no RT Plan states it); give --fractions N"
+            )
+        key = (metric.basis.value, float(ab))
+        if key not in self._prepared:
+            comp = self.doses.composite_for_alpha_beta(float(ab), metric.basis.value)
+            self._prepared[key] = PreparedDose.of(comp.dose)
+        return self._prepared[key]
+
+
 def build_dvh_report(
     ss: StructureSet,
     rois: list[Roi],
@@ -157,14 +264,29 @@ def build_dvh_report(
     prescription: float | None,
     findings: list[Finding],
     options: DvhOptions | None = None,
+    radio: RadioDoses | None = None,
 ) -> dict[str, Any]:
-    """The ``rtcheck dvh`` JSON document (see ``docs/evaluation.md``)."""
+    """The ``rtcheck dvh`` JSON document (see ``docs/evaluation.md``).
+
+    ``radio`` gives the converted doses for EQD2/BED metrics; without it they are ``null``
+    with a finding.
+    """
     prepared = PreparedDose.of(dose)
     options = options or DvhOptions()
-    items = [
-        _structure(compute_dvh(prepared, roi, options=options), roi, metrics, prescription)
-        for roi in rois
-    ]
+    items = []
+    for roi in rois:
+        physical = compute_dvh(prepared, roi, options=options)
+
+        def dvh_for(metric: Metric, roi: Roi = roi, physical: DVH = physical) -> DVH:
+            if metric.basis is DoseBasis.PHYSICAL:
+                return physical
+            if radio is None:
+                raise MetricNotComputable(
+                    f"{metric.canonical}: EQD2/BED metrics need the plan doses"
+                )
+            return compute_dvh(radio.prepared(metric), roi, options=options)
+
+        items.append(_structure(physical, roi, metrics, prescription, dvh_for))
     return {
         "structures": items,
         "dose": {
@@ -182,18 +304,27 @@ def build_dvh_report(
 
 
 def _structure(
-    dvh: DVH, roi: Roi, metrics: list[tuple[str, Metric]], rx: float | None
+    dvh: DVH,
+    roi: Roi,
+    metrics: list[tuple[str, Metric]],
+    rx: float | None,
+    dvh_for: Callable[[Metric], DVH],
 ) -> dict[str, Any]:
     findings = list(dvh.findings)
     empty = dvh.is_empty
     values: dict[str, float | None] = {}
     for text, metric in metrics:
         try:
-            values[text] = metric.evaluate(dvh, prescription_gy=rx)
-        except MetricNotComputable as exc:
+            values[text] = metric.evaluate(dvh_for(metric), prescription_gy=rx)
+        except (MetricNotComputable, RtcheckError) as exc:
             values[text] = None
             findings.append(
-                Finding("metric.not_computable", exc.reason, Severity.WARNING, subject=roi.name)
+                Finding(
+                    "metric.not_computable",
+                    getattr(exc, "reason", None) or exc.message,
+                    Severity.WARNING,
+                    subject=roi.name,
+                )
             )
     dose, vol = _curve(dvh)
     return {

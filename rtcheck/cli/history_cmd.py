@@ -68,16 +68,21 @@ def _cell(value: Any) -> str:
 
 
 def _print_table(rows: list[dict[str, Any]], columns: tuple[str, ...], title: str) -> None:
-    from rich.console import Console
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title)
+    from rtcheck.report.terminal_style import make_console
+
+    console = make_console(None, color=None, width=None)
+    if not console.is_terminal:  # a pipe or a log: one line per row, however long
+        console = make_console(None, color=None, width=10_000)
+    table = Table(title=title, box=box.SQUARE if console.is_terminal else box.ASCII)
     for col in columns:
         right = col.startswith(("n", "pass", "fail"))
         table.add_column(col, justify="right" if right else "left", overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
-    Console().print(table)
+    console.print(table)
 
 
 def _emit(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str, title: str) -> None:

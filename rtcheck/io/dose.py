@@ -113,6 +113,15 @@ def dose_from_dataset(
     stored = _pixels(ds, path, (nframes, rows, cols))
     values = _scaled(ds, path, stored, factor)
     dose_type = (opt_str(ds, "DoseType") or "PHYSICAL").upper()
+    if not opt_str(ds, "DoseType"):
+        findings.append(
+            Finding(
+                "dose.type_missing",
+                "RT Dose states no DoseType (a required element); read as PHYSICAL dose",
+                Severity.WARNING,
+                source=path,
+            )
+        )
     _check_not_negative(path, values, dose_type, integer=np.issubdtype(stored.dtype, np.integer))
     if note.startswith("RELATIVE") and stored.size:
         top = float(values.max()) / factor

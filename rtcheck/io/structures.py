@@ -56,10 +56,11 @@ def read_structures(path: str | os.PathLike[str]) -> StructureSet:
 def structures_from_dataset(ds: Dataset, path: str, findings: list[Finding]) -> StructureSet:
     """Build a :class:`StructureSet` from an RTSTRUCT dataset."""
     expect_modality(ds, "RTSTRUCT", path)
-    builders = _roi_builders(ds, path, findings)
+    ordered = _roi_builders(ds, path, findings)
+    builders = {b.number: b for b in reversed(ordered)}  # the first ROI of each number
     _add_observations(ds, builders)
     _add_contours(ds, path, builders, findings)
-    rois = tuple(b.build(path) for b in builders.values())
+    rois = tuple(b.build(path) for b in ordered)
     _name_findings(rois, path, findings)
     frame, series = _frame_and_series(ds, builders, path, findings)
     return StructureSet(
@@ -84,6 +85,7 @@ class _RoiBuilder:
     findings: list[Finding] = field(default_factory=list)
     has_contour_item: bool = False
     dropped: list[tuple[int, str]] = field(default_factory=list)
+    conflict: str | None = None  # ROI number shared with another ROI: contours unattributable
 
     def note(self, code: str, message: str, severity: Severity, path: str) -> None:
         self.findings.append(Finding(code, message, severity, source=path, subject=self.name))
@@ -101,6 +103,11 @@ class _RoiBuilder:
             self.dropped.append((idx + 1, why))
 
     def build(self, path: str) -> Roi:
+        if self.conflict is not None:
+            # The contours of this number may be either ROI's: use none of them, keep the ROI
+            # (named, so its constraints say why they are not evaluated) as incomplete.
+            self.contours.clear()
+            self.dropped = [(0, self.conflict)]
         ignored = Counter(c.geometric_type.value for c in self.contours if not c.usable_for_dvh)
         for kind, n in sorted(ignored.items()):
             self.note(
@@ -124,11 +131,17 @@ class _RoiBuilder:
         )
 
 
-def _roi_builders(ds: Dataset, path: str, findings: list[Finding]) -> dict[int, _RoiBuilder]:
+def _roi_builders(ds: Dataset, path: str, findings: list[Finding]) -> list[_RoiBuilder]:
+    """One builder per StructureSetROISequence item, in file order.
+
+    ROIs that share an ROI number all get a ``conflict``: the ROI Contour items refer to
+    ROIs by number only, so their contours cannot be attributed to either ROI.
+    """
     seq = ds.get("StructureSetROISequence")
     if seq is None:
         raise InputError("required element StructureSetROISequence is missing", path)
     builders: dict[int, _RoiBuilder] = {}
+    ordered: list[_RoiBuilder] = []
     for idx, item in enumerate(seq):
         number = opt_int(item, "ROINumber")
         if number is None:
@@ -143,22 +156,27 @@ def _roi_builders(ds: Dataset, path: str, findings: list[Finding]) -> dict[int, 
             )
             continue
         name = opt_str(item, "ROIName") or f"ROI {number}"
+        builder = _RoiBuilder(number, name, frame=opt_str(item, "ReferencedFrameOfReferenceUID"))
         if number in builders:
+            first = builders[number]
+            why = (
+                f"ROI number {number} is used by both '{first.name}' and '{name}'; the "
+                "contours of that number cannot be attributed to either ROI"
+            )
             findings.append(
                 Finding(
                     "structures.duplicate_roi_number",
-                    f"ROI number {number} is used twice ('{builders[number].name}' and "
-                    f"'{name}'); the second is skipped",
-                    Severity.WARNING,
+                    f"{why}: neither is used for the DVH",
+                    Severity.ERROR,
                     source=path,
                     subject=name,
                 )
             )
-            continue
-        builders[number] = _RoiBuilder(
-            number, name, frame=opt_str(item, "ReferencedFrameOfReferenceUID")
-        )
-    return builders
+            first.conflict = builder.conflict = why
+        else:
+            builders[number] = builder
+        ordered.append(builder)
+    return ordered
 
 
 def _add_observations(ds: Dataset, builders: dict[int, _RoiBuilder]) -> None:

@@ -7,6 +7,7 @@ found by id must be named ``<id>.yaml``. Any error names the file and the key pa
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -112,7 +113,8 @@ def read_protocol_file(path: str | os.PathLike[str]) -> Protocol:
         protocol = Protocol.model_validate(data, context=context)
     except ValidationError as exc:
         raise ProtocolError(_describe_errors(exc, data), path=str(path)) from None
-    return protocol.model_copy(update={"source_file": str(path)})
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return protocol.model_copy(update={"source_file": str(path), "source_sha256": digest})
 
 
 def load_name_map(path: str | os.PathLike[str]) -> dict[str, str | None]:

@@ -310,6 +310,7 @@ class Protocol(Frozen):
     any_table: Table | None = None
     omitted: tuple[Omission, ...] = ()
     source_file: str | None = None
+    source_sha256: str | None = None
 
     @field_validator("format")
     @classmethod
@@ -499,6 +500,7 @@ class Protocol(Frozen):
             citation=self.citation,
             levels=self.levels,
             source_file=self.source_file,
+            source_sha256=self.source_sha256,
         )
 
 

@@ -17,9 +17,10 @@ Typical use (what ``rtcheck check`` does)::
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from rtcheck.report.atomic import atomic_write
+from rtcheck.report.atomic import atomic_write, atomic_write_all
 from rtcheck.report.registry import FORMATS, ReportFormat, format_names, resolve_format
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "render_terminal",
     "resolve_format",
     "write_report",
+    "write_reports",
 ]
 
 
@@ -70,6 +72,42 @@ def write_report(
     writer = report_format.writer
     atomic_write(path, lambda out: writer(result, out))
     return report_format
+
+
+def write_reports(
+    result: Result, targets: Sequence[tuple[str | os.PathLike[str], str | None]]
+) -> list[ReportFormat]:
+    """Write ``result`` to several files as one set (see :func:`.atomic.atomic_write_all`).
+
+    Every report is rendered to a temporary file first; the targets are replaced only when
+    all of them are complete, so a failure (a folder turned read-only, a full disk) leaves the
+    previous files in place rather than a mixture of new and old reports.
+
+    Parameters
+    ----------
+    result
+        The evaluation result.
+    targets
+        ``(path, fmt)`` pairs as for :func:`write_report`.
+
+    Returns
+    -------
+    list of ReportFormat
+        The format written to each path, in order.
+
+    Raises
+    ------
+    ConfigError, RtcheckError
+        As :func:`write_report`; nothing has been replaced.
+    """
+    formats = [resolve_format(path, fmt) for path, fmt in targets]
+    atomic_write_all(
+        [
+            (path, lambda out, w=f.writer: w(result, out))
+            for (path, _), f in zip(targets, formats, strict=True)
+        ]
+    )
+    return formats
 
 
 def render_terminal(

@@ -16,13 +16,22 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from rtcheck.errors import RtcheckError
 
-__all__ = ["atomic_open", "atomic_write", "atomic_write_bytes"]
+__all__ = [
+    "StagedFile",
+    "atomic_open",
+    "atomic_write",
+    "atomic_write_all",
+    "atomic_write_bytes",
+    "stage",
+]
+
+Writer = Callable[[BinaryIO], None]
 
 _TEMP_SUFFIX = ".rtcheck-tmp"
 
@@ -102,6 +111,82 @@ def _check_directory(target: Path, shown: Path) -> None:
     _check_target(target, shown)
 
 
+class StagedFile:
+    """A complete new file waiting beside its target: :meth:`commit` installs it.
+
+    Made by :func:`stage`. Several staged files are committed together by
+    :func:`atomic_write_all`, so a set of reports is installed only once every one of them
+    has been written.
+    """
+
+    def __init__(self, target: Path, shown: Path, tmp: Path) -> None:
+        self.target, self.shown, self.tmp = target, shown, tmp
+
+    def commit(self) -> None:
+        """Replace the target by the staged file (one :func:`os.replace`)."""
+        try:
+            _check_target(self.target, self.shown)  # again: the path may have changed
+            os.replace(self.tmp, self.target)
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, OSError):
+                raise _write_error(exc, self.shown) from exc
+            raise
+        _fsync_directory(self.target.parent)
+
+    def discard(self) -> None:
+        """Remove the staged file (the target keeps its previous content)."""
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+def _write_error(exc: OSError, shown: Path) -> RtcheckError:
+    return RtcheckError(f"cannot write report: {exc.strerror or exc}", path=str(shown))
+
+
+def _create_temp(path: str | os.PathLike[str]) -> tuple[StagedFile, int]:
+    """Check ``path`` and create its temporary file: the staged file and an open descriptor."""
+    shown = Path(path)
+    target = _resolve(shown)
+    _check_directory(target, shown)
+    tmp = _temp_path(target)
+    try:
+        # 0o666 honours the user's umask, like a normal open(); mkstemp would force 0o600.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise _write_error(exc, shown) from exc
+    return StagedFile(target, shown, tmp), fd
+
+
+@contextlib.contextmanager
+def _staging(path: str | os.PathLike[str]) -> Iterator[tuple[StagedFile, BinaryIO]]:
+    """The temporary file for ``path``, flushed and fsync'ed on a clean exit, removed on error."""
+    staged, fd = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield staged, fh
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException as exc:
+        staged.discard()
+        if isinstance(exc, OSError):
+            raise _write_error(exc, staged.shown) from exc
+        raise
+
+
+def stage(path: str | os.PathLike[str], writer: Writer) -> StagedFile:
+    """Write ``writer``'s whole output to a temporary file beside ``path``, flushed to disk.
+
+    Raises
+    ------
+    RtcheckError
+        As :func:`atomic_open`; no temporary file is left behind.
+    """
+    with _staging(path) as (staged, fh):
+        writer(fh)
+    return staged
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a binary stream whose content replaces ``path`` only on a clean exit.
@@ -124,31 +209,39 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         or replaced. A symbolic link to a regular file is kept; the file it points to is
         replaced.
     """
-    shown = Path(path)
-    target = _resolve(shown)
-    _check_directory(target, shown)
-    tmp = _temp_path(target)
+    with _staging(path) as (staged, fh):
+        yield fh
+    staged.commit()
+
+
+def atomic_write_all(items: Sequence[tuple[str | os.PathLike[str], Writer]]) -> None:
+    """Write several files as one set: all are staged first, then all are installed.
+
+    If any file cannot be written (its folder vanished or became read-only, the disk filled,
+    the renderer failed), every staged file is removed and no target is touched: the set is
+    not left half-replaced. Only the final renames, which take microseconds, run after the
+    point of no return.
+
+    Parameters
+    ----------
+    items
+        ``(path, writer)`` pairs; ``writer`` writes a whole file to the stream it is given.
+    """
+    staged: list[StagedFile] = []
     try:
-        # 0o666 honours the user's umask, like a normal open(); mkstemp would force 0o600.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise RtcheckError(f"cannot write report: {exc.strerror}", path=str(shown)) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        _check_target(target, shown)  # again: the path may have changed while writing
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise RtcheckError(
-                f"cannot write report: {exc.strerror or exc}", path=str(shown)
-            ) from exc
+        for path, writer in items:
+            staged.append(stage(path, writer))
+    except BaseException:
+        for s in staged:
+            s.discard()
         raise
-    _fsync_directory(target.parent)
+    for i, s in enumerate(staged):
+        try:
+            s.commit()
+        except BaseException:
+            for rest in staged[i + 1 :]:
+                rest.discard()
+            raise
 
 
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None]) -> None:

@@ -13,7 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rtcheck.errors import Finding, Severity
-from rtcheck.result import ConstraintResult, LesionResult, Limit, Result, Status, Verdict
+from rtcheck.result import (
+    ConstraintResult,
+    LesionResult,
+    Limit,
+    PlanInfo,
+    Result,
+    Status,
+    Verdict,
+)
 
 #: Status -> (symbol, word). Symbols and words make the status readable without colour.
 STATUS_LABELS: dict[Status, tuple[str, str]] = {
@@ -332,3 +340,10 @@ def person_name(pn: str | None) -> str:
 def status_class(status: Status | Verdict) -> str:
     """CSS-safe class for a status or verdict (``pass``, ``fail``, ``ne``, ``incomplete``)."""
     return {"not_evaluated": "ne"}.get(status.value, status.value)
+
+
+def fractions_text(plan: PlanInfo) -> str:
+    """The number of fractions for a report header: ``5``, ``mixed`` or ``unknown``."""
+    if plan.fractions is not None:
+        return str(plan.fractions)
+    return "mixed" if "mixed" in plan.fractions_source else "unknown"

@@ -305,7 +305,9 @@ def _inputs(v: ReportView) -> list[Flowable]:
     else:
         out.append(_p("No input files recorded.", "body"))
     if v.result.protocol.source_file:
-        out.append(_p(f"Protocol file: {v.result.protocol.source_file}", "muted"))
+        digest = v.result.protocol.source_sha256
+        sha = f" (SHA-256 {digest})" if digest else ""
+        out.append(_p(f"Protocol file: {v.result.protocol.source_file}{sha}", "muted"))
     return out
 
 
@@ -389,7 +391,7 @@ def render_pdf(result: Result) -> bytes:
     )  # fmt: skip
     info = {
         "patient": f"{v.patient_name}  ·  ID {v.patient_id}",
-        "plan": f"Plan {v.plans}  ·  {v.protocol}  ·  "
+        "plan": f"Plan {v.plans}  ·  {v.protocol_id}  ·  "
         + (f"{v.fractions} fx" if v.result.plan.fractions is not None else v.fractions_source),
         "verdict": f"{v.verdict.symbol} {v.verdict.word}",
         "verdict_css": v.verdict.css,

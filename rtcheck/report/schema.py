@@ -117,6 +117,7 @@ _PROTOCOL = _obj(
         "citation": _STR,
         "levels": {"type": "array", "items": _STR},
         "source_file": _STR_OR_NULL,
+        "source_sha256": _STR_OR_NULL,
     }
 )
 

@@ -103,7 +103,7 @@ def _header(console: Console, result: Result, groups: Groups, look: Look) -> Non
     meta = Table.grid(padding=(0, 2))
     meta.add_column(style=look.style("bold"), no_wrap=True)
     meta.add_column(overflow="fold")
-    fx = p.fractions if p.fractions is not None else "unknown"
+    fx = cm.fractions_text(p)
     dose = p.dose_summation
     if p.alpha_beta:
         dose += "; α/β " + ", ".join(f"{k} {v:g} Gy" for k, v in p.alpha_beta)

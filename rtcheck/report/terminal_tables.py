@@ -215,6 +215,23 @@ def _name_width(rows: tuple[ConstraintResult, ...], names: list[str], merge_roi:
     return width
 
 
+def _add_name_columns(
+    table: Table,
+    rows: tuple[ConstraintResult, ...],
+    names: list[str],
+    merge_roi: bool,
+    roi: bool,
+    tags: bool,
+) -> None:
+    """Add the Structure, optional ROI, Metric and optional Table columns."""
+    table.add_column("Structure", overflow="fold", min_width=_name_width(rows, names, merge_roi))
+    if roi:
+        table.add_column("ROI", overflow="fold")
+    table.add_column("Metric", overflow="fold", min_width=longest(c.metric for c in rows))
+    if tags:
+        table.add_column("Table", no_wrap=True)
+
+
 def _print_fitting(console: Console, build: Callable[[bool], Table], show_roi: bool) -> None:
     """Print ``build(False)`` (ROI column), or ``build(True)`` (ROI under the name) if too wide."""
     table = build(False)
@@ -240,13 +257,7 @@ def print_organs(
     def build(merge_roi: bool) -> Table:
         table = new_table(look)
         names = [c.structure for c in rows]
-        width = _name_width(rows, names, merge_roi)
-        table.add_column("Structure", overflow="fold", min_width=width)
-        if show_roi and not merge_roi:
-            table.add_column("ROI", overflow="fold")
-        table.add_column("Metric", overflow="fold", min_width=longest(c.metric for c in rows))
-        if tags:
-            table.add_column("Table", no_wrap=True)
+        _add_name_columns(table, rows, names, merge_roi, show_roi and not merge_roi, bool(tags))
         table.add_column("Value", justify="right", no_wrap=True)
         table.add_column("Limit", overflow="fold", min_width=limit_width(rows, look))
         table.add_column("Margin", justify="right", no_wrap=True)
@@ -317,13 +328,7 @@ def _print_ne_group(
         table.collapse_padding = False
         table.add_column(no_wrap=True, min_width=1)  # indent under the reason
         names = [_structure(c) for c in rows]
-        width = _name_width(rows, names, merge_roi)
-        table.add_column("Structure", overflow="fold", min_width=width)
-        if show_roi and not merge_roi:
-            table.add_column("ROI", overflow="fold")
-        table.add_column("Metric", overflow="fold", min_width=longest(c.metric for c in rows))
-        if tags:
-            table.add_column("Table", no_wrap=True)
+        _add_name_columns(table, rows, names, merge_roi, show_roi and not merge_roi, bool(tags))
         table.add_column("Limit", overflow="fold", min_width=limit_width(rows, look))
         if any(refs):
             table.add_column("Note", no_wrap=True)

@@ -155,6 +155,7 @@ class ReportView:
     fractions_source: str
     prescriptions: tuple[tuple[str, str, str], ...]
     protocol: str
+    protocol_id: str
     protocol_title: str
     citation: str
     created: str
@@ -201,10 +202,11 @@ def build_view(result: Result) -> ReportView:
         patient_id=p.patient_id or "—",
         patient_name=cm.person_name(p.patient_name),
         plans=", ".join(p.plan_labels) or "—",
-        fractions="unknown" if p.fractions is None else str(p.fractions),
+        fractions=cm.fractions_text(p),
         fractions_source=p.fractions_source,
         prescriptions=tuple((t, cm.fmt_gy(d), s) for t, d, s in p.prescriptions),
-        protocol=f"{result.protocol.id} v{result.protocol.version}",
+        protocol=f"{result.protocol.id}, version: {result.protocol.version}",
+        protocol_id=result.protocol.id,
         protocol_title=result.protocol.title,
         citation=result.protocol.citation,
         created=result.created or "—",
