@@ -164,8 +164,13 @@ def _from_plan(
             notes.append(
                 _note(
                     "rx.invalid",
-                    f"the RT Plan's dose reference for this target gives {gy} Gy, not a "
-                    "prescription; ignored",
+                    "the RT Plan's dose reference for this target "
+                    + (
+                        "states no readable TargetPrescriptionDose"
+                        if gy is None
+                        else f"gives {gy:g} Gy"
+                    )
+                    + ", not a prescription; ignored",
                     target.name,
                     Severity.WARNING,
                 )

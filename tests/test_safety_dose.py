@@ -97,6 +97,14 @@ def test_relative_dose_with_prescription_is_converted_and_disclosed(tmp_path, ba
     assert "dose.relative" in codes(r)
 
 
+def _garbled_scaling(files) -> None:
+    """DoseGridScaling that is not a number (pydicom refuses "abc" as DS, so written as LO)."""
+    ds = pydicom.dcmread(files.rtdose)
+    del ds.DoseGridScaling
+    ds.add_new(0x3004000E, "LO", "abc")
+    ds.save_as(files.rtdose)
+
+
 @pytest.mark.parametrize(
     ("mutation", "words"),
     [
@@ -105,8 +113,16 @@ def test_relative_dose_with_prescription_is_converted_and_disclosed(tmp_path, ba
         (_set(DoseGridScaling=None), "DoseGridScaling"),
         (_set(DoseGridScaling="0"), "DoseGridScaling"),
         (_set(DoseGridScaling="-1e-3"), "DoseGridScaling"),
+        (_garbled_scaling, "DoseGridScaling 'abc' is not a number"),
     ],
-    ids=["units-missing", "units-unknown", "scaling-missing", "scaling-zero", "scaling-negative"],
+    ids=[
+        "units-missing",
+        "units-unknown",
+        "scaling-missing",
+        "scaling-zero",
+        "scaling-negative",
+        "scaling-garbled",
+    ],
 )
 def test_unknown_dose_scale_is_an_error_naming_the_file(tmp_path, base, tg101, mutation, words):
     with pytest.raises(InputError, match=words) as err:

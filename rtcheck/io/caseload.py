@@ -224,7 +224,7 @@ class CaseRef:
             if h.problem:
                 raise InputError(f"{h.modality} of this case cannot be read: {h.problem}", h.path)
         if self.conflicts:
-            raise LinkError("; ".join(self.conflicts), path=self.structure_set.path)
+            raise LinkError("; ".join(self.conflicts))  # the messages name both files
         findings = [f for f in self.findings if f.code != "link.frame_mismatch"]
         structures = read_structures(self.structure_set.path)
         findings += _structure_findings(structures)
@@ -297,8 +297,8 @@ def _check_frames(
     if dose.frame_of_reference_uid == structures.frame_of_reference_uid:
         return
     text = (
-        f"RT Dose frame of reference {dose.frame_of_reference_uid} differs from the RT "
-        f"Structure Set's {structures.frame_of_reference_uid}"
+        f"RT Dose frame of reference {dose.frame_of_reference_uid or '(none stated)'} differs "
+        f"from the RT Structure Set's {structures.frame_of_reference_uid or '(none stated)'}"
     )
     if not allow:
         raise LinkError(

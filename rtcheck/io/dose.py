@@ -272,6 +272,9 @@ def _pixels(ds: Dataset, path: str, shape: tuple[int, int, int]) -> np.ndarray:
 def _scaled(ds: Dataset, path: str, stored: np.ndarray, factor: float) -> np.ndarray:
     """Stored values x DoseGridScaling x unit factor, as float64 Gy."""
     scaling = opt_float(ds, "DoseGridScaling")
+    raw = ds.get("DoseGridScaling")
+    if scaling is None and raw is not None and str(raw).strip():
+        raise InputError(f"DoseGridScaling {str(raw)!r} is not a number", path)
     if scaling is None:
         if np.issubdtype(stored.dtype, np.integer):
             raise InputError(
