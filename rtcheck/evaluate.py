@@ -466,6 +466,7 @@ DOSE_DOUBT_CODES = frozenset(
         "dose.unverified",
         "dose.below_prescription",
         "dose.lesion_below_prescription",
+        "dose.lesion_above_prescription",
     }
 )
 

@@ -84,6 +84,8 @@ def lesion_metrics(
     for les in lesions:
         dvh = dvh_from_stack(dose, stacks[les.name], options=options, roi_number=les.roi.number)
         out[les.name] = _dvh_metrics(dvh, les.rx_gy)
+    for name, finding in overlap_findings([(x.name, stacks[x.name]) for x in lesions], base):
+        out[name].findings.append(finding)
     with_rx = [les for les in lesions if les.rx_gy and out[les.name].covered]
     if not with_rx:
         return out
@@ -99,6 +101,71 @@ def lesion_metrics(
             labels.close_findings(dose, n, les.name, les.rx_gy or 0.0, [x.name for x in lesions])
         )
     return out
+
+
+#: Shared volume (cc) from which two targets count as overlapping.
+OVERLAP_CC = 0.01
+
+
+def overlap_findings(
+    stacks: Sequence[tuple[str, PlaneStack]], base: GridGeometry
+) -> list[tuple[str, Finding]]:
+    """``lesion.overlap`` WARNINGs for targets that share volume (nested, union, touching).
+
+    A boost inside its PTV, or a union of every PTV taken as one more target, shares volume
+    with the other targets: the nearest-target split of the isodose volumes then gives each
+    of them a meaningless part, so their conformity indices must not be judged
+    (``docs/evaluation.md``). The shared volume is bounded from below cell by cell
+    (``max(0, a + b - 1)`` of two occupied fractions), so targets that only touch do not count.
+    """
+    occ = {name: rasterize(st, base, (2, 2, 2)) for name, st in stacks if st.n_planes}
+    out: list[tuple[str, Finding]] = []
+    names = list(occ)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = _shared_cc(occ[a], occ[b])
+            if shared <= OVERLAP_CC:
+                continue
+            for me, other in ((a, b), (b, a)):
+                inside = shared >= 0.9 * float(occ[me].fraction.sum()) * occ[me].cell_volume_cc
+                how = f"lies inside {other}" if inside else f"overlaps {other}"
+                message = (
+                    f"{me} {how} ({shared:.3g} cc shared): the isodose volumes cannot be split "
+                    "between them, so their conformity indices are not judged"
+                )
+                out.append((me, _note("lesion.overlap", message, me, Severity.WARNING)))
+    return out
+
+
+def outside_fraction(
+    roi: Roi, lesions: Sequence[Roi], base: GridGeometry, options: DvhOptions | None = None
+) -> float:
+    """Fraction of ``roi``'s volume that lies in none of ``lesions`` (1.0: wholly outside).
+
+    Used to find a target (a GTV, or an ROI with its own RT Plan prescription) that is not
+    part of any lesion, i.e. a lesion rtcheck would otherwise leave out silently.
+    """
+    options = options or DvhOptions()
+    occ = rasterize(_stack(roi, options), base, (2, 2, 2))
+    total = float(occ.fraction.sum(dtype=np.float64)) * occ.cell_volume_cc
+    if total <= 0:
+        return 0.0
+    inside = sum(
+        _shared_cc(occ, rasterize(_stack(les, options), base, (2, 2, 2))) for les in lesions
+    )
+    return max(0.0, 1.0 - inside / total)
+
+
+def _shared_cc(a: Occupancy, b: Occupancy) -> float:
+    """Lower bound of the volume two occupancies (same base grid and factor) share."""
+    lo = np.maximum(a.offset, b.offset)
+    hi = np.minimum(np.add(a.offset, a.fraction.shape), np.add(b.offset, b.fraction.shape))
+    if np.any(hi <= lo):
+        return 0.0
+    sa = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(lo, hi, a.offset, strict=True))
+    sb = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(lo, hi, b.offset, strict=True))
+    both = a.fraction[sa].astype(np.float64) + b.fraction[sb] - 1.0
+    return float(np.clip(both, 0.0, None).sum()) * a.cell_volume_cc
 
 
 def _note(code: str, message: str, subject: str, severity: Severity = Severity.INFO) -> Finding:

@@ -10,7 +10,8 @@ plan's dose with what is known to be prescribed on it (``docs/evaluation.md``, s
 * the plan's dose maximum is below :data:`PLAUSIBLE_MAX_FRACTION` of the largest known
   prescription of the plan;
 * a lesion with a known prescription has ``D95%`` below :data:`PLAUSIBLE_FRACTION` of it
-  (on its own plan's dose).
+  (on its own plan's dose), or above :data:`IMPLAUSIBLE_ABOVE` times it (a wrong
+  prescription: every relative metric of that lesion would be meaningless).
 
 The first that applies to a plan is reported (the later ones follow from it). Each is an ERROR
 finding, so the verdict cannot be ``pass`` (:func:`rtcheck.evaluate.decide`).
@@ -32,6 +33,9 @@ PLAUSIBLE_FRACTION = 0.5
 #: A plan's dose maximum below this fraction of its largest prescription is implausible: every
 #: real plan reaches its prescription somewhere (SBRT maxima are 110-140 % of it).
 PLAUSIBLE_MAX_FRACTION = 0.9
+#: A lesion's D95% above this multiple of its prescription means the prescription is wrong
+#: (even a plan prescribed to the 50 % isodose keeps D95% near the prescription).
+IMPLAUSIBLE_ABOVE = 2.0
 
 _CAUSES = (
     "this suggests wrong dose units (e.g. Gy values labelled cGy), a dose per fraction "
@@ -71,6 +75,7 @@ def dose_plausibility(doses: DoseSet, lesions: Sequence[LesionDose]) -> list[Fin
             out.append(finding)
             continue
         out += [f for f in (_low_d95(pd, les) for les in mine) if f is not None]
+        out += [f for f in (_high_d95(pd, les) for les in mine) if f is not None]
     return out
 
 
@@ -150,6 +155,24 @@ def _low_d95(pd: PlanDose, les: LesionDose) -> Finding | None:
         f"prescription ({les.rx_gy:g} Gy); a D95% below {PLAUSIBLE_FRACTION * 100:g} % of "
         f"the prescription is implausible: {_CAUSES}, or a wrong target or prescription"
         f"{_where(pd)}",
+        Severity.ERROR,
+        subject=les.name,
+        source=pd.dose.source,
+    )
+
+
+def _high_d95(pd: PlanDose, les: LesionDose) -> Finding | None:
+    if not _positive(les.rx_gy) or les.d95_gy is None or not math.isfinite(les.d95_gy):
+        return None
+    assert les.rx_gy is not None
+    if les.d95_gy <= IMPLAUSIBLE_ABOVE * les.rx_gy:
+        return None
+    return Finding(
+        "dose.lesion_above_prescription",
+        f"{les.name}: D95% is {les.d95_gy:.4g} Gy on plan {pd.label}, "
+        f"{_pct(les.d95_gy, les.rx_gy)} of its prescription ({les.rx_gy:g} Gy); no plan gives "
+        f"95 % of a target more than {IMPLAUSIBLE_ABOVE:g} times its prescription: the "
+        f"prescription is probably wrong (read from a name? give --rx {les.name}=GY)",
         Severity.ERROR,
         subject=les.name,
         source=pd.dose.source,

@@ -70,26 +70,43 @@ def read_rx_file(path: str) -> tuple[tuple[str, float], ...]:
 
 
 def user_rx_for(
-    user_rx: Sequence[tuple[str, float]], target_names: Sequence[str]
+    user_rx: Sequence[tuple[str, float]],
+    target_names: Sequence[str],
+    other_targets: Sequence[str] = (),
 ) -> dict[str, float]:
-    """Map ``--rx`` names onto target ROI names (exact, else case-insensitive).
+    """Map ``--rx`` names onto lesion ROI names (exact, else case-insensitive).
+
+    ``target_names`` are the lesions; ``other_targets`` the targets that are not lesions
+    (GTVs when the lesions are the PTVs), named in the error when ``--rx`` gives one.
 
     Raises
     ------
     ConfigError
-        A name that is no target of the plan (a typo must not be ignored silently).
+        A name that is no lesion of the plan (a typo, or a GTV when the lesions are PTVs,
+        must not be ignored silently).
     """
     out: dict[str, float] = {}
     for name, gy in user_rx:
-        hit = [t for t in target_names if t == name] or [
-            t for t in target_names if normalise(t) == normalise(name)
-        ]
+        hit = _named(name, target_names)
         if len(hit) != 1:
             known = ", ".join(target_names) or "none"
-            why = "matches several targets" if hit else "is not a target of this plan"
-            raise ConfigError(f"--rx {name}={gy:g}: {name!r} {why} (targets: {known})")
+            if hit:
+                why = "matches several targets"
+            elif _named(name, other_targets):
+                why = "is a target but not one of the lesions, which are one kind of target"
+            else:
+                why = "is not a target of this plan"
+            raise ConfigError(f"--rx {name}={gy:g}: {name!r} {why} (lesions: {known})")
         out[hit[0]] = gy
     return out
+
+
+def _named(name: str, names: Sequence[str]) -> list[str]:
+    return [t for t in names if t == name] or [t for t in names if normalise(t) == normalise(name)]
+
+
+#: Source of a prescription taken from the RT Plan's only dose reference, which names no ROI.
+ASSUMED = "RT Plan (only dose reference)"
 
 
 def prescription_for(
@@ -115,6 +132,18 @@ def prescription_for(
                     )
                 )
         return Rx(gy, "--rx", tuple(notes))
+    if plan_gy is not None and plan_src == ASSUMED and name_gy is not None:
+        if _differs(name_gy, plan_gy):
+            notes.append(
+                _note(
+                    "rx.ambiguous",
+                    f"the name says {name_gy:g} Gy, the RT Plan's only dose reference (which "
+                    f"names no ROI) {plan_gy:g} Gy; give --rx {target.name}=GY",
+                    subject,
+                    Severity.WARNING,
+                )
+            )
+            return Rx(None, None, tuple(notes))
     if plan_gy is not None:
         if name_gy is not None and _differs(name_gy, plan_gy):
             notes.append(
@@ -189,14 +218,36 @@ def _from_refs(
     by_roi = [p for p in refs if p.roi_number is not None and p.roi_number == target.roi_number]
     if by_roi:
         return _single(by_roi, "RT Plan dose reference (ROI number)", target)
-    by_desc = [
-        p for p in refs if p.description and normalise(p.description) == normalise(target.name)
-    ]
+    named = [p for p in refs if _names(p.description, target.name)]
+    # a reference that names this target but points at another ROI number is that ROI's
+    elsewhere = [p for p in named if p.roi_number is not None]
+    by_desc = [p for p in named if p.roi_number is None]
+    if elsewhere and not by_desc:
+        other = elsewhere[0]
+        note = _note(
+            "rx.reference_conflict",
+            f"an RT Plan dose reference is described as {other.description!r} but refers to "
+            f"ROI number {other.roi_number}, not this target ({target.roi_number}); not used",
+            target.name,
+            Severity.WARNING,
+        )
+        return None, None, [note]
     if by_desc:
         return _single(by_desc, "RT Plan dose reference (description)", target)
     if len(refs) == 1 and refs[0].roi_number is None:
         desc = refs[0].description or ""
-        claimed = any(normalise(desc) == normalise(o.name) for o in others if o.name != target.name)
+        rivals = [o for o in others if o.name != target.name]
+        claimed = any(normalise(desc) == normalise(o.name) for o in rivals)
+        if rivals and not claimed:
+            note = _note(
+                "rx.unassigned",
+                f"the RT Plan's only target dose reference ({refs[0].target_dose_gy:g} Gy, "
+                f"{desc!r}) names no ROI and the plan has several targets; not assumed to be "
+                "this target's",
+                target.name,
+                Severity.WARNING,
+            )
+            return None, None, [note]
         if not claimed:
             note = _note(
                 "rx.assumed",
@@ -205,7 +256,7 @@ def _from_refs(
                 target.name,
                 Severity.WARNING,
             )
-            return refs[0].target_dose_gy, "RT Plan (only dose reference)", [note]
+            return refs[0].target_dose_gy, ASSUMED, [note]
     return None, None, []
 
 

@@ -21,7 +21,13 @@ from rtcheck.dvh.compute import PreparedDose
 from rtcheck.dvh.dvh import DVH
 from rtcheck.errors import Finding, Severity
 from rtcheck.evaluate import Outcome, RowSpec, evaluate_on_dvh, row_spec, table_missing
-from rtcheck.lesions import LesionInput, LesionMetrics, lesion_metrics, lesion_targets
+from rtcheck.lesions import (
+    LesionInput,
+    LesionMetrics,
+    lesion_metrics,
+    lesion_targets,
+    outside_fraction,
+)
 from rtcheck.model import Case, Roi
 from rtcheck.names import TargetCandidate, TargetKind, TargetSearch
 from rtcheck.prescriptions import Rx, prescription_for, user_rx_for
@@ -70,8 +76,9 @@ def evaluate_targets(
     """Lesion metrics and target rules of ``case`` (see the module docstring)."""
     out = TargetEvaluation()
     kind, candidates = lesion_targets(search)
-    user = user_rx_for(user_rx, [t.name for t in search.targets])
+    user = user_rx_for(user_rx, [t.name for t in candidates], [t.name for t in search.targets])
     lesions = _lesions(case, doses, candidates, user, out.findings)
+    out.findings += _left_out_targets(case, doses, search, lesions, resolver)
     for pd in doses.plan_doses:
         mine = [les for les in lesions if les.plan is pd]
         if not mine:
@@ -115,6 +122,9 @@ def _lesions(
 ) -> list[Lesion]:
     assert case.structure_set is not None
     out = []
+    placed = {
+        c.name: doses.plan_for_target(name=c.name, roi_number=c.roi_number) for c in candidates
+    }
     for cand in candidates:
         roi = case.structure_set.by_name(cand.name)
         if roi is None:
@@ -139,8 +149,9 @@ def _lesions(
                     subject=cand.name,
                 )
             )
-        pd, how = doses.plan_for_target(name=cand.name, roi_number=cand.roi_number)
-        rx = prescription_for(cand, pd.plan if pd else None, user, candidates)
+        pd, how = placed[cand.name]
+        same_plan = [c for c in candidates if placed[c.name][0] is pd]
+        rx = prescription_for(cand, pd.plan if pd else None, user, same_plan)
         findings += rx.findings
         if pd is None:
             findings.append(
@@ -161,6 +172,64 @@ def _lesions(
                 )
             )
         out.append(Lesion(cand.name, roi, cand, pd, how, rx))
+    return out
+
+
+#: A target with at least this fraction of its volume outside every lesion is left out.
+LEFT_OUT_FRACTION = 0.5
+
+
+def _left_out_targets(
+    case: Case,
+    doses: DoseSet,
+    search: TargetSearch,
+    lesions: Sequence[Lesion],
+    resolver: StructureResolver,
+) -> list[Finding]:
+    """ERRORs for targets that are no lesion and lie mostly outside every lesion.
+
+    Lesions are the targets of one kind (the PTVs when there are PTVs). A GTV outside every
+    PTV, or any ROI the RT Plan prescribes a dose to (a TARGET dose reference by ROI number)
+    outside every lesion, is a lesion rtcheck would otherwise not evaluate at all.
+    """
+    assert case.structure_set is not None
+    if not doses.plan_doses:
+        return []
+    names = {les.name for les in lesions}
+    targets = {t.name for t in search.targets}
+    rx = {
+        p.roi_number: (p.target_dose_gy, pd.label)
+        for pd in doses.plan_doses
+        if pd.plan is not None
+        for p in pd.plan.target_prescriptions
+        if p.roi_number is not None
+    }
+    base = PreparedDose.of(doses.plan_doses[0].dose).dose.geometry
+    out = []
+    for roi in case.structure_set.rois:
+        if roi.name in names or roi.is_empty or roi.is_incomplete:
+            continue
+        if roi.name not in targets and roi.number not in rx:
+            continue
+        share = outside_fraction(roi, [les.roi for les in lesions], base, resolver.dvh_options)
+        if share < LEFT_OUT_FRACTION:
+            continue
+        why = (
+            f"the RT Plan of {rx[roi.number][1]} prescribes {rx[roi.number][0]:g} Gy to it"
+            if roi.number in rx and rx[roi.number][0]
+            else f"it is a target ({roi.interpreted_type or 'by name'})"
+        )
+        out.append(
+            Finding(
+                "target.left_out",
+                f"ROI {roi.name!r} is not evaluated as a lesion, but {why} and "
+                f"{100 * share:.0f} % of it lies outside every lesion "
+                f"({', '.join(sorted(names)) or 'none'}): a lesion may be unchecked; contour its "
+                "PTV (lesions are the targets of one kind)",
+                Severity.ERROR,
+                subject=roi.name,
+            )
+        )
     return out
 
 
@@ -218,6 +287,7 @@ def _conformity_rows(table: Table, les: Lesion, kind: TargetKind) -> list[Outcom
         return [_blocked(les.name, conf.target.value, reason)]
     tv = les.metrics.volume_cc if les.metrics is not None else None
     limits = conf.limits_at(tv) if tv else None
+    shared = _shared_isodose(les)
     out = []
     for col in conf.columns:
         spec = RowSpec(
@@ -231,6 +301,9 @@ def _conformity_rows(table: Table, les: Lesion, kind: TargetKind) -> list[Outcom
             note=col.index.description,
             lesion=les.name,
         )
+        if shared is not None:
+            out.append(Outcome(spec.skipped(shared, les.name, "target")))
+            continue
         if limits is None:
             why = conf.not_covered_reason(tv) if tv else "target volume unknown"
             out.append(Outcome(spec.skipped(why, les.name, "target")))
@@ -246,6 +319,24 @@ def _conformity_rows(table: Table, les: Lesion, kind: TargetKind) -> list[Outcom
         note = f"limits interpolated for TV = {tv:.3g} cc"
         out.append(Outcome(spec.judged(float(value), les.name, "target", note)))
     return out
+
+
+#: Lesion findings that make the split of the isodose volumes between targets unreliable.
+SHARED_ISODOSE_CODES = ("lesion.overlap", "lesion.close")
+
+
+def _shared_isodose(les: Lesion) -> str | None:
+    """Why this lesion's conformity indices cannot be judged (isodose volumes shared), or None.
+
+    Isodose volumes are split by distance to the nearest target. Where two targets' clouds
+    meet (``lesion.close``) or the targets share volume (``lesion.overlap``), the split can
+    move part of one lesion's spill to the other and turn a failing index into a pass; the
+    indices are still computed and shown, but not judged.
+    """
+    for f in les.metrics.findings if les.metrics else []:
+        if f.code in SHARED_ISODOSE_CODES:
+            return f"{f.message}; judged only on a plan where the lesion stands alone"
+    return None
 
 
 def _why_missing(les: Lesion, key: str) -> str:

@@ -257,3 +257,14 @@ def test_pass_sentence_follows_the_counts(tmp_path):
     assert verdict_sentence(replace(r, constraints=(*evaluated, skipped[0]))).endswith(
         "; 1 constraint was not evaluated (organs not contoured)."
     )
+
+
+def test_lesion_far_above_its_prescription_is_an_error(tmp_path):
+    """PTV_B receives about 50 Gy (D95% >= its 50 Gy); told 20 Gy, its D95% is 2.5 times the
+    prescription: the prescription is wrong, so its relative metrics would be meaningless."""
+    folder = _two_plans(tmp_path, 5, 5)
+    r = check_path(folder, "tg101", CheckOptions(rx=(("PTV_B", 20.0),)))
+    (f,) = _errors(r, "dose.")
+    assert f.code == "dose.lesion_above_prescription" and f.subject == "PTV_B"
+    assert "--rx PTV_B=GY" in f.message and r.verdict == "incomplete"
+    assert not _errors(check_path(folder, "tg101", CheckOptions(rx=(("PTV_B", 45.0),))), "dose.")

@@ -146,6 +146,59 @@ def test_close_lesions_are_split_and_reported() -> None:
     assert a.metrics["PIV50[cc]"] == pytest.approx(whole / 2, rel=0.1)
 
 
+@pytest.mark.parametrize(
+    ("inner", "centre", "shared"),
+    [(5.0, (0.0, 0.0, 0.0), True), (10.0, (20.5, 0.0, 0.0), False)],
+    ids=["boost-inside", "touching"],
+)
+def test_targets_that_share_volume_are_reported(inner, centre, shared) -> None:
+    """A boost inside its PTV shares volume with it; two spheres 0.5 mm apart do not."""
+    g = grid((-40.0, -40.0, -40.0), (40.0, 40.0, 40.0), 2.0)
+    values = sample(g, gaussian((0, 0, 0), 60.0, 15.0))
+    lesions = [
+        LesionInput("PTV_low", sphere(1, "PTV_low", "PTV", (0.0, 0.0, 0.0), 10.0), 40.0),
+        LesionInput("PTV_high", sphere(2, "PTV_high", "PTV", centre, inner), 50.0),
+    ]
+    got = lesion_metrics(_dose(g, values), lesions)
+    codes = {
+        n: [f.message for f in m.findings if f.code == "lesion.overlap"] for n, m in got.items()
+    }
+    if shared:
+        assert "PTV_high lies inside PTV_low" in codes["PTV_high"][0]
+        assert "PTV_low overlaps PTV_high" in codes["PTV_low"][0]
+    else:
+        assert codes == {"PTV_low": [], "PTV_high": []}
+
+
+def test_conformity_of_lesions_sharing_isodoses_is_not_judged(tmp_path) -> None:
+    """Two lesions 36 mm apart: their 50 % clouds merge, so R50% and the other indices are
+    shown but not judged (the nearest-target split could turn a failing lesion into a pass)."""
+    from evaluation_synth import case, write_case
+
+    from rtcheck.pipeline import check_path
+
+    g = grid((-70.0, -40.0, -40.0), (70.0, 40.0, 40.0), 2.0)
+    s, rx = 15.57, 50.0
+    peak = rx * math.exp(121.0 / s**2)
+    fa, fb = gaussian((-18.0, 0, 0), peak, s), gaussian((18.0, 0, 0), peak, s)
+    values = sample(g, lambda x, y, z: fa(x, y, z) + fb(x, y, z))
+    p = plan("P1", 5, [("PTV_A", rx, 1), ("PTV_B", rx, 2)])
+    rois = [
+        sphere(1, "PTV_A", "PTV", (-18.0, 0, 0), 10.0),
+        sphere(2, "PTV_B", "PTV", (18.0, 0, 0), 10.0),
+    ]
+    from evaluation_synth import dose as dose_of
+
+    folder = write_case(case(rois, [dose_of(g, values, p)], [p]), tmp_path / "c")
+    r = check_path(folder, "rtog0813")
+    for les in r.lesions:
+        conf = [c for c in les.constraints if c.id.startswith("conformity.")]
+        assert conf and all(c.status.value == "not_evaluated" for c in conf)
+        assert all("meets that of" in c.reason for c in conf)
+        assert les.metrics["R50%"] is not None  # computed and shown, not judged
+    assert r.verdict.value != "pass"
+
+
 # ----------------------------------------------------------------------------- prescriptions
 def test_parse_rx_forms() -> None:
     assert parse_rx_text("PTV_1=40") == ("PTV_1", 40.0)
@@ -198,6 +251,27 @@ def test_single_unlinked_dose_reference_is_assumed_with_a_warning() -> None:
     assert any(f.code == "rx.assumed" and f.severity.value == "warning" for f in rx.findings)
 
 
+def test_unlinked_dose_reference_is_not_assumed_for_one_of_several_targets() -> None:
+    t1, t2 = _targets((1, "PTV1", "PTV"), (2, "PTV2", "PTV"))
+    rx = prescription_for(t1, plan("P", 5, [("Lung SBRT", 54.0, None)]), {}, [t1, t2])
+    assert rx.gy is None and any(f.code == "rx.unassigned" for f in rx.findings)
+
+
+def test_assumed_dose_reference_against_the_name_is_ambiguous() -> None:
+    (t,) = _targets((2, "PTV_40Gy", "PTV"))
+    rx = prescription_for(t, plan("P", 5, [("Lung SBRT", 55.0, None)]), {}, [t])
+    assert rx.gy is None and any(f.code == "rx.ambiguous" for f in rx.findings)
+
+
+def test_dose_reference_of_another_roi_is_not_taken_by_its_description() -> None:
+    """Described as 'PTV1' but referring to ROI 2 (PTV2, 35 Gy): not PTV1's prescription."""
+    t1, t2 = _targets((1, "PTV1", "PTV"), (2, "PTV2", "PTV"))
+    p = plan("P", 5, [("PTV1", 35.0, 2)])
+    rx1 = prescription_for(t1, p, {}, [t1, t2])
+    assert rx1.gy is None and any(f.code == "rx.reference_conflict" for f in rx1.findings)
+    assert prescription_for(t2, p, {}, [t1, t2]).gy == 35.0
+
+
 def test_lesions_are_ptvs_when_there_are_ptvs() -> None:
     search = find_targets([Roi(1, "GTV1", "GTV"), Roi(2, "PTV1", "PTV"), Roi(3, "CTV1", "CTV")])
     kind, found = lesion_targets(search)
@@ -205,3 +279,50 @@ def test_lesions_are_ptvs_when_there_are_ptvs() -> None:
     assert [t.name for t in found] == ["PTV1"]
     kind, found = lesion_targets(find_targets([Roi(1, "GTV1", "GTV")]))
     assert kind is not None and kind.value == "GTV" and len(found) == 1
+
+
+# ----------------------------------------------------------------------------- left out
+def _gtv_case(tmp_path, gtv_centre, rx_b):
+    """PTV_A (Rx 50 Gy) and GTV_B; GTV_B has its own RT Plan prescription when ``rx_b``."""
+    from evaluation_synth import case, write_case
+    from evaluation_synth import dose as dose_of
+
+    g = grid((-50.0, -40.0, -40.0), (50.0, 40.0, 40.0), 2.0)
+    refs = [("PTV_A", 50.0, 1)] + ([("GTV_B", rx_b, 2)] if rx_b else [])
+    p = plan("P1", 5, refs)
+    values = sample(g, gaussian((-20.0, 0, 0), 50.0 * math.exp(121.0 / 15.57**2), 15.57))
+    rois = [
+        sphere(1, "PTV_A", "PTV", (-20.0, 0, 0), 10.0),
+        sphere(2, "GTV_B", "GTV", gtv_centre, 6.0),
+    ]
+    return write_case(case(rois, [dose_of(g, values, p)], [p]), tmp_path / "c")
+
+
+@pytest.mark.parametrize(
+    ("centre", "rx_b", "left_out"),
+    [((25.0, 0.0, 0.0), 50.0, True), ((25.0, 0.0, 0.0), None, True), ((-20.0, 0, 0), 60.0, False)],
+    ids=["gtv-own-rx-outside", "gtv-outside", "gtv-inside-ptv"],
+)
+def test_a_target_outside_every_lesion_blocks_the_plan(tmp_path, centre, rx_b, left_out) -> None:
+    """Lesions are the PTVs: a GTV outside every PTV (a metastasis without a PTV) would not be
+    evaluated at all; it must keep the plan from passing. A GTV inside its PTV is normal."""
+    from rtcheck.pipeline import check_path
+
+    r = check_path(_gtv_case(tmp_path, centre, rx_b), "tg101")
+    found = [f for f in r.findings if f.code == "target.left_out"]
+    assert [les.name for les in r.lesions] == ["PTV_A"]
+    if left_out:
+        (f,) = found
+        assert f.severity == "error" and "'GTV_B'" in f.message and "100 %" in f.message
+        assert ("prescribes 50 Gy" in f.message) == bool(rx_b)
+        assert r.verdict.value != "pass"
+    else:
+        assert not found
+
+
+def test_rx_for_a_target_that_is_no_lesion_is_an_error(tmp_path) -> None:
+    from rtcheck.pipeline import CheckOptions, check_path
+
+    folder = _gtv_case(tmp_path, (25.0, 0.0, 0.0), None)
+    with pytest.raises(ConfigError, match="not one of the lesions"):
+        check_path(folder, "tg101", CheckOptions(rx=(("GTV_B", 50.0),)))

@@ -205,6 +205,11 @@ TARGETS = [
     ("IGTV", None, TargetKind.ITV, None, None, None, None, None, "name"),
     ("CTV_5400", "CTV", TargetKind.CTV, None, None, None, 54.0, None, TN),
     ("PTV1_Glnd_Adrenal_L", "PTV", TargetKind.PTV, 1, None, "Glnd_Adrenal_L", None, None, TN),
+    # unclear doses are never guessed: Gy or cGy? 7.5 Gy or PTV 7 at 5 Gy? 9 Gy per fraction?
+    ("PTV_50/5", None, TargetKind.PTV, None, None, None, None, 5, "name"),
+    ("PTV_7_5Gy", None, TargetKind.PTV, 7, None, None, None, None, "name"),
+    ("PTV 9Gy x 5", None, TargetKind.PTV, 5, None, "x", None, None, "name"),
+    ("PTVoptic", "PTV", TargetKind.PTV, None, None, None, None, None, "interpreted type"),
 ]  # fmt: skip
 
 
@@ -228,6 +233,9 @@ IGNORED = [
     ("PTV_ring", "AVOIDANCE", "ring"),
     ("PTV+3mm", None, "3mm"),
     ("PTV_eval", "PTV", "eval"),
+    ("PTVring", "PTV", "ring"),
+    ("PTVopt", "PTV", "opt"),
+    ("PTVeval", "PTV", "eval"),
     ("GTV1", "PTV", "disagrees"),
     ("PTV1", "GTV", "disagrees"),
 ]

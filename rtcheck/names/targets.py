@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from rtcheck.model import Roi
-from rtcheck.names.matching import _FIRST_MARKERS, planning_markers, tokens
+from rtcheck.names.matching import _FIRST_MARKERS, normalise, planning_markers, tokens
 
 
 class TargetKind(StrEnum):
@@ -114,10 +114,20 @@ def _parse_target_rest(
     dose = fractions = None
     words: list[str] = []
     notes: list[str] = []
-    for token in (t for t in re.split(r"[\s_^]+|(?<!\d)-|-(?!\d)", rest) if t):
+    ambiguous: str | None = None
+    tokens = [t for t in re.split(r"[\s_^]+|(?<!\d)-|-(?!\d)", rest) if t]
+    for n, token in enumerate(tokens):
         if (m := _DOSE.match(token)) is not None and (m.group("u") or m.group("f") or _big(m)):
             value = float(m.group("d").replace(",", "."))
             unit = (m.group("u") or "").lower()
+            if not unit and not _big(m):
+                ambiguous = f"{token!r} gives no unit (Gy or cGy?)"
+            elif n and tokens[n - 1].isdigit():
+                ambiguous = f"'{tokens[n - 1]}_{token}' may be a decimal dose"
+            elif n == 0 and index is not None and m.group("d").isdigit() and value < 10:
+                ambiguous = f"'{index}_{token}' may be a decimal dose"
+            elif any(t.lower() in ("x", "×") or re.fullmatch(r"x\d+", t, re.I) for t in tokens):
+                ambiguous = f"{token!r} with an 'x' may be a dose per fraction"
             if not unit:
                 notes.append(f"number {m.group('d')} in the name read as cGy")
             dose = value / 100.0 if unit in ("cgy", "") else value
@@ -129,6 +139,8 @@ def _parse_target_rest(
         else:
             words.append(token)
     qualifier = "_".join(words) or None
+    if ambiguous is not None:  # never guess a prescription from an unclear name
+        dose, notes = None, [f"no dose read from the name: {ambiguous}"]
     return TargetName(kind, sub, index, qualifier, dose, fractions, tuple(notes))
 
 
@@ -169,6 +181,7 @@ def _target_from_roi(roi: Roi) -> TargetCandidate | str | None:
         return None
     kind_words = {k.value.lower() for k in TargetKind} | {"igtv", "ictv"}
     markers = [m for m in planning_markers(roi.name) if m not in kind_words and m != "^"]
+    markers += [w for w in _glued_markers(stripped) if w not in markers]
     extra_kinds = [w for w in words[1:] if w in kind_words]
     if markers or extra_kinds:
         why = ", ".join(markers + [f"contains {w.upper()}" for w in extra_kinds])
@@ -177,6 +190,23 @@ def _target_from_roi(roi: Roi) -> TargetCandidate | str | None:
         if parsed.kind is not TargetKind.ITV or type_kind is TargetKind.PTV:
             return f"interpreted type {rtype} disagrees with the name ({parsed.kind.value})"
     return _candidate(roi, rtype, type_kind, parsed)
+
+
+_GLUED = re.compile(r"^(?:i?gtv|i?ctv|itv|ptv)(?P<word>[a-z]{3,})", re.I)
+#: Helper words that may follow the target kind without a separator (``PTVring``, ``PTVopt``).
+_GLUED_MARKERS = frozenset(
+    "ring opt optim eval avoid avd shell dummy help helper hlp tmp temp crop".split()
+)
+
+
+def _glued_markers(name: str) -> list[str]:
+    """Planning markers written straight after the target kind (``PTVring``, ``PTVeval``).
+
+    The letters after the kind must be a marker word exactly (``PTVoptic`` is not ``opt``).
+    """
+    m = _GLUED.match(normalise(name))
+    word = m.group("word").lower() if m is not None else ""
+    return [word] if word in _GLUED_MARKERS else []
 
 
 def _candidate(
