@@ -460,6 +460,7 @@ DOSE_DOUBT_CODES = frozenset(
         "dose.plan_duplicate",
         "plan_without_dose",
         "file.unreadable",
+        "file.not_dicom",
         "file.no_uid",
         "link.unlinked",
         "dose.zero",
@@ -467,6 +468,7 @@ DOSE_DOUBT_CODES = frozenset(
         "dose.below_prescription",
         "dose.lesion_below_prescription",
         "dose.lesion_above_prescription",
+        "dose.lesion_untreated",
     }
 )
 

@@ -11,7 +11,9 @@ plan's dose with what is known to be prescribed on it (``docs/evaluation.md``, s
   prescription of the plan;
 * a lesion with a known prescription has ``D95%`` below :data:`PLAUSIBLE_FRACTION` of it
   (on its own plan's dose), or above :data:`IMPLAUSIBLE_ABOVE` times it (a wrong
-  prescription: every relative metric of that lesion would be meaningless).
+  prescription: every relative metric of that lesion would be meaningless);
+* a lesion without a prescription has ``D95%`` below :data:`PLAUSIBLE_FRACTION` of its plan's
+  largest prescription (it may be treated by a plan missing from the folder).
 
 The first that applies to a plan is reported (the later ones follow from it). Each is an ERROR
 finding, so the verdict cannot be ``pass`` (:func:`rtcheck.evaluate.decide`).
@@ -76,6 +78,7 @@ def dose_plausibility(doses: DoseSet, lesions: Sequence[LesionDose]) -> list[Fin
             continue
         out += [f for f in (_low_d95(pd, les) for les in mine) if f is not None]
         out += [f for f in (_high_d95(pd, les) for les in mine) if f is not None]
+        out += [f for f in (_untreated(pd, les, mine) for les in mine) if f is not None]
     return out
 
 
@@ -173,6 +176,30 @@ def _high_d95(pd: PlanDose, les: LesionDose) -> Finding | None:
         f"{_pct(les.d95_gy, les.rx_gy)} of its prescription ({les.rx_gy:g} Gy); no plan gives "
         f"95 % of a target more than {IMPLAUSIBLE_ABOVE:g} times its prescription: the "
         f"prescription is probably wrong (read from a name? give --rx {les.name}=GY)",
+        Severity.ERROR,
+        subject=les.name,
+        source=pd.dose.source,
+    )
+
+
+def _untreated(pd: PlanDose, les: LesionDose, mine: Sequence[LesionDose]) -> Finding | None:
+    """A lesion without a prescription that its plan's dose leaves far below the plan's.
+
+    In a folder holding one plan of a multi-plan patient (the other plans not exported), every
+    PTV falls to that plan; those it does not treat get almost no dose and no prescription.
+    Their own plans' doses are then missing from every organ sum: nothing can be cleared.
+    """
+    if _positive(les.rx_gy) or les.d95_gy is None or not math.isfinite(les.d95_gy):
+        return None
+    rx = _known_rx(pd, mine)
+    if rx is None or les.d95_gy >= PLAUSIBLE_FRACTION * rx[0]:
+        return None
+    return Finding(
+        "dose.lesion_untreated",
+        f"{les.name} has no prescription and D95% {les.d95_gy:.4g} Gy on plan {pd.label} "
+        f"({_pct(les.d95_gy, rx[0])} of its {rx[0]:g} Gy): it may be treated by a plan that "
+        "is missing from the folder, whose dose then misses from every organ; export it, or "
+        f"give --rx {les.name}=GY if this plan treats it",
         Severity.ERROR,
         subject=les.name,
         source=pd.dose.source,

@@ -33,6 +33,7 @@ from rtcheck.io.common import sha256_file
 from rtcheck.report.atomic import atomic_write_bytes
 
 __all__ = [
+    "ASSOCIATION_ABORTED",
     "REFUSED_STATUS",
     "Refusal",
     "attach_refusals",
@@ -40,10 +41,13 @@ __all__ = [
     "refusal_finding",
     "refusal_job",
     "study_refusals",
+    "supersede_aborts",
 ]
 
 #: DIMSE status of a refused dataset ("cannot understand").
 REFUSED_STATUS = 0xC210
+#: ``sop_class_uid`` of a record that says an association ended without release (no dataset).
+ASSOCIATION_ABORTED = "association-aborted"
 
 _CLASS_NAMES = {
     "1.2.840.10008.5.1.4.1.1.2": "CT Image",
@@ -70,6 +74,9 @@ class Refusal:
         ``AE title@address`` of the sender.
     study_uid
         Its Study Instance UID, when it could be read.
+    superseded
+        For an aborted association: the study was sent again afterwards in an association
+        that ended normally (the record then only warns).
     """
 
     path: str
@@ -78,6 +85,7 @@ class Refusal:
     reason: str
     peer: str = "peer"
     study_uid: str | None = None
+    superseded: bool = False
 
     @property
     def what(self) -> str:
@@ -95,6 +103,7 @@ class Refusal:
             "reason": self.reason,
             "peer": self.peer,
             "study_uid": self.study_uid,
+            "superseded": self.superseded,
         }
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
@@ -119,6 +128,7 @@ def _read_record(path: Path) -> Refusal:
             str(doc.get("reason") or "reason not recorded"),
             str(doc.get("peer") or "peer"),
             doc.get("study_uid"),
+            bool(doc.get("superseded", False)),
         )
     except (OSError, ValueError, AttributeError) as exc:  # a damaged record still counts
         return Refusal(dataset, None, None, f"its record {path.name} could not be read ({exc})")
@@ -133,6 +143,18 @@ def study_refusals(folder: Path) -> list[Refusal]:
 
 def refusal_finding(refusal: Refusal, resent: bool) -> Finding:
     """The finding a refusal puts on each case of its study (ERROR unless ``resent``)."""
+    if refusal.sop_class_uid == ASSOCIATION_ABORTED:
+        if refusal.superseded:
+            message = (
+                f"{refusal.reason} (from {refusal.peer}); the study was sent again afterwards "
+                "in an association that ended normally"
+            )
+            return Finding("file.association_aborted", message, Severity.WARNING, refusal.path)
+        message = (
+            f"{refusal.reason} (from {refusal.peer}); the plan cannot be cleared until the "
+            "study is sent again in an association that ends normally"
+        )
+        return Finding("file.association_aborted", message, Severity.ERROR, refusal.path)
     said = (
         f"object {refusal.what} of this study was refused by the receiver (status 0xC210): "
         f"{refusal.reason}"
@@ -149,6 +171,17 @@ def refusal_finding(refusal: Refusal, resent: bool) -> Finding:
         f"(kept as {refusal.path})"
     )
     return Finding("file.refused", message, Severity.ERROR, refusal.path)
+
+
+def supersede_aborts(folder: Path) -> int:
+    """Mark the aborted-association records in ``folder`` as superseded; how many."""
+    n = 0
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        record = _read_record(path)
+        if record.sop_class_uid == ASSOCIATION_ABORTED and not record.superseded:
+            atomic_write_bytes(path, replace(record, superseded=True).to_json())
+            n += 1
+    return n
 
 
 def _digest(path: str) -> str:
@@ -173,7 +206,10 @@ def attach_refusals(
         refusal_finding(r, r.sop_instance_uid is not None and r.sop_instance_uid in stored_uids)
         for r in refusals
     )
-    kept = tuple((relative(r.path, ctx.root), _digest(r.path)) for r in refusals)
+    kept = tuple(
+        (relative(r.path, ctx.root), _digest(r.path) + (":superseded" if r.superseded else ""))
+        for r in refusals
+    )
     out = []
     for job in jobs:
         if job.ref is None:

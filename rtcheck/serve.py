@@ -46,12 +46,14 @@ from rtcheck.io.dicom import Header, sniff
 from rtcheck.io.discover import discover
 from rtcheck.io.salvage import salvage_study_uid
 from rtcheck.refusals import (
+    ASSOCIATION_ABORTED,
     REFUSED_STATUS,
     Refusal,
     attach_refusals,
     keep_refused,
     refusal_job,
     study_refusals,
+    supersede_aborts,
 )
 from rtcheck.report.atomic import atomic_write_bytes
 
@@ -158,6 +160,9 @@ class Receiver:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._pending: dict[str, float] = {}
+        # studies each open association has delivered to: not checked before it ends
+        self._open: dict[int, set[str]] = {}
+        self._released: set[int] = set()
         self._records: dict[str, CaseRecord] = {}
         self._unattributed: list[Refusal] = []
         self._stop = threading.Event()
@@ -189,7 +194,10 @@ class Receiver:
         handlers = [
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_ABORTED, self._on_abort),
+            (evt.EVT_RELEASED, self._on_released),
+            (evt.EVT_CONN_CLOSE, self._on_close),
         ]
+        self._resume_stored()
         self._run_id = self.db.start_run(self._run_info())
         self._recorder = RunRecorder(self.db, self._run_id, None)
         try:
@@ -288,6 +296,52 @@ class Receiver:
     def _on_abort(self, event: Any) -> None:
         log.warning("association with %s aborted", _peer(event))
 
+    def _on_released(self, event: Any) -> None:
+        with self._lock:
+            self._released.add(id(event.assoc))
+
+    def _on_close(self, event: Any) -> None:
+        """An association ended: its studies may be checked; if it was not released (aborted,
+        or the connection dropped), each study it delivered to gets a record that objects may
+        be missing, which keeps its cases from passing (:mod:`rtcheck.refusals`)."""
+        try:
+            key = id(event.assoc)
+            with self._changed:
+                studies = self._open.pop(key, set())
+                released = key in self._released
+                self._released.discard(key)
+                for study in studies:
+                    self._pending[study] = time.monotonic()
+            for study in sorted(studies):
+                if released:  # sent again whole after an abort: the abort only warns now
+                    supersede_aborts(self.out / "rejected" / study)
+                else:
+                    self._record_abort(study, _peer(event))
+        except Exception as exc:  # never let a handler take the server down
+            log.error("closing an association failed: %s", exc)
+
+    def _record_abort(self, study: str, peer: str) -> None:
+        tmp = self.out / "incoming" / f"{secrets.token_hex(8)}.dcm"
+        tmp.write_bytes(b"")
+        refusal = Refusal(
+            str(tmp),
+            ASSOCIATION_ABORTED,
+            None,
+            "the association that sent objects of this study ended without a release "
+            "(aborted or dropped): objects may be missing",
+            peer,
+            study,
+        )
+        keep_refused(tmp, self.out / "rejected" / study, refusal)
+        log.warning("study %s: association from %s ended without release", study, peer)
+
+    def _resume_stored(self) -> None:
+        """Studies already in the store (a receiver restarted after a crash): check them again
+        once quiet; unchanged cases are reused, so nothing is recomputed for nothing."""
+        for folder in sorted(self.store.iterdir()) if self.store.is_dir() else []:
+            if folder.is_dir():
+                self._pending[folder.name] = time.monotonic()
+
     def _on_store(self, event: Any) -> int:
         """C-STORE handler: never raises (pynetdicom would abort the association)."""
         try:
@@ -309,6 +363,7 @@ class Receiver:
         os.replace(tmp, folder / name)
         with self._changed:
             self._pending[study] = time.monotonic()
+            self._open.setdefault(id(event.assoc), set()).add(study)
             self.received += 1
         log.info("stored %s %s from %s", header.modality, name, _peer(event))
         return _STATUS_OK
@@ -353,7 +408,12 @@ class Receiver:
     def _due(self) -> list[str]:
         now = time.monotonic()
         with self._lock:
-            due = [s for s, t in self._pending.items() if now - t >= self.options.quiet_seconds]
+            busy = set().union(*self._open.values()) if self._open else set()
+            due = [
+                s
+                for s, t in self._pending.items()
+                if now - t >= self.options.quiet_seconds and s not in busy
+            ]
             for s in due:
                 del self._pending[s]
         return sorted(due)
@@ -387,6 +447,7 @@ class Receiver:
         if not any(j.ref is not None for j in jobs):
             more = f" ({len(refused)} object(s) refused so far)" if refused else ""
             log.info("study %s has no complete case yet (structures + linked dose)%s", study, more)
+            self._record_incomplete(study, jobs)
             return
         if self._recorder is None:
             raise RuntimeError("receiver not started")
@@ -403,6 +464,20 @@ class Receiver:
             outcome = file_error_outcome(job, self.ctx) if job.ref is None else self._run(job)
             self._recorder.computed(outcome)
             self._done(outcome.record, "checked" if job.ref is not None else "file")
+        write_summaries(self.out, self.records, summary_meta(self.ctx, None))
+
+    def _record_incomplete(self, study: str, jobs: list[CaseJob]) -> None:
+        """A quiet study without a case: its RT objects are ``error`` entries (no structure
+        set for a plan's dose, e.g. a plan sent in another study), never silence. They are
+        dropped when the study's case is complete and checked."""
+        files = [j for j in jobs if j.ref is None]
+        if not files or self._recorder is None:
+            return
+        self._forget_file_errors(study)
+        for job in files:
+            outcome = file_error_outcome(job, self.ctx)
+            self._recorder.computed(outcome)
+            self._done(outcome.record, "waiting")
         write_summaries(self.out, self.records, summary_meta(self.ctx, None))
 
     def _record_unattributed(self) -> None:

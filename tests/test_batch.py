@@ -197,6 +197,60 @@ def test_jobs_1_and_2_identical_and_resume(tree: Path, tmp_path: Path) -> None:
         assert db.count("cases") == 5
 
 
+def test_a_reused_evaluation_comes_with_its_own_reports(tree: Path, tmp_path: Path) -> None:
+    """tg101, then rtog0813, then tg101 again into one results folder: the third run may reuse
+    the first evaluation only if the reports on disk are still the first run's (they are the
+    second's), so it recomputes; never a tg101 verdict beside an rtog0813 report."""
+    small = tmp_path / "in"
+    shutil.copytree(tree / "T2", small / "T2")
+    out = tmp_path / "out"
+    for protocol in ("tg101", "rtog0813", "tg101"):
+        report = run_batch(small, protocol, out, _opts())
+    assert report.reused == ()
+    (rec,) = report.records
+    shown = json.loads((out / rec.reports[0]).read_text())
+    assert shown["protocol"]["id"] == "tg101" and shown["verdict"] == rec.verdict
+    again = run_batch(small, "tg101", out, _opts())  # now the reports match: reused
+    assert len(again.reused) == 1
+
+
+_CORD_ONLY = """\
+format: 1
+id: cordonly
+title: cord only (test)
+version: "1"
+citation: test fixture
+sources:
+  S1: {citation: test fixture}
+levels: [limit]
+point_max: Max
+tables:
+  5:
+    constraints:
+      - {structure: SpinalCord, metric: "Max[Gy]", comparator: "<", limits: {limit: LIMIT},
+         source: S1}
+"""
+
+
+def test_history_counts_the_evaluation_a_rerun_reused(tree: Path, tmp_path: Path) -> None:
+    """The protocol file changes (limit 5 Gy: fail; 100 Gy: pass) and back: the third run
+    reuses the first evaluation (no reports to go stale), so history counts a failure."""
+    from rtcheck.db import HistoryQuery, constraint_rates
+
+    small = tmp_path / "in"
+    shutil.copytree(tree / "T2", small / "T2")
+    proto, out = tmp_path / "cordonly.yaml", tmp_path / "out"
+    verdicts = []
+    for limit in (5, 100, 5):
+        proto.write_text(_CORD_ONLY.replace("LIMIT", str(limit)), encoding="utf-8")
+        report = run_batch(small, str(proto), out, _opts(formats=()))
+        verdicts.append((report.records[0].verdict, len(report.reused)))
+    assert verdicts == [("fail", 0), ("pass", 0), ("fail", 1)]
+    with ResultsDB.open(out / "results.sqlite") as db:
+        (row,) = constraint_rates(db, HistoryQuery(period="all"))
+    assert (row["pass"], row["fail"]) == (0, 1)
+
+
 def test_changed_protocol_or_options_recompute(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     small = tmp_path / "small"

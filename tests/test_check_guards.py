@@ -268,3 +268,16 @@ def test_lesion_far_above_its_prescription_is_an_error(tmp_path):
     assert f.code == "dose.lesion_above_prescription" and f.subject == "PTV_B"
     assert "--rx PTV_B=GY" in f.message and r.verdict == "incomplete"
     assert not _errors(check_path(folder, "tg101", CheckOptions(rx=(("PTV_B", 45.0),))), "dose.")
+
+
+def test_lesion_of_a_plan_missing_from_the_folder_blocks_the_pass(tmp_path):
+    """Only plan PA was exported; PTV_B (no prescription in PA) gets almost no dose from it:
+    its own plan's dose is missing from every organ, so nothing can be cleared."""
+    pa = es.plan("PA", 5, [("PTV_A", RX_A, 1)])
+    da = es.sample(G, es.gaussian(A, _peak(RX_A), S))
+    rois = [es.sphere(1, "PTV_A", "PTV", A, 10.0), es.sphere(2, "PTV_B", "PTV", B, 10.0)]
+    folder = es.write_case(es.case(rois, [es.dose(G, da, pa)], [pa]), tmp_path / "case")
+    r = check_path(folder, "tg101")
+    (f,) = _errors(r, "dose.")
+    assert f.code == "dose.lesion_untreated" and f.subject == "PTV_B"
+    assert r.verdict == "incomplete"

@@ -209,3 +209,20 @@ def test_radiobiological_metric_without_fractions_or_alpha_beta_is_null(
     s = doc["structures"][0]
     assert s["metrics"] == {"Max[EQD2Gy]": None}
     assert any("--alpha-beta" in f["message"] for f in s["findings"])
+
+
+def test_an_effective_dose_is_not_converted_again(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """An EQD2 sum (DoseType EFFECTIVE, as rtcheck sum writes) is already converted."""
+    import pydicom
+
+    rd = tmp_path / "sum.dcm"
+    ds = pydicom.dcmread(next(folder.rglob("RD*.dcm")))
+    ds.DoseType = "EFFECTIVE"
+    ds.save_as(rd)
+    rs = next(folder.rglob("RS*.dcm"))
+    args = ["--rtstruct", str(rs), "--rtdose", str(rd), "--structure", "PTV1", "--fractions", "5"]
+    doc = _json([*args, "--metric", "Max[EQD2Gy(a/b=2)]"], capsys)
+    assert doc["structures"][0]["metrics"] == {"Max[EQD2Gy(a/b=2)]": None}
+    assert any(f["code"] == "dose.not_physical" for f in doc["findings"])

@@ -33,7 +33,7 @@ def test_unreadable_dicom_file_is_an_error_of_the_case(tmp_path: Path) -> None:
     assert "cannot be cleared" in f.message
 
 
-def test_non_dicom_file_named_like_dicom_is_a_warning(tmp_path: Path) -> None:
+def test_non_dicom_file_named_like_dicom_is_an_error(tmp_path: Path) -> None:
     _patient(tmp_path, "P1", plans=1)
     junk = b"not a DICOM file " * 20
     for name in ("RD.extra.dcm", "PLAN.DICOM", "IM0001", "1.2.840.10008.99"):
@@ -43,15 +43,16 @@ def test_non_dicom_file_named_like_dicom_is_a_warning(tmp_path: Path) -> None:
     found = discover(tmp_path)
     severities = {Path(f.source).name: f.severity for f in found.findings}
     for name in ("RD.extra.dcm", "PLAN.DICOM", "IM0001", "1.2.840.10008.99"):
-        assert severities[name] is Severity.WARNING, name
+        assert severities[name] is Severity.ERROR, name  # an interrupted export?
     for name in ("README.txt", ".DS_Store", "._rd1.dcm", "export.xml"):
         assert severities[name] is Severity.INFO, name
     case = load_case(tmp_path)
     disclosed = _findings(case, "file.not_dicom")
     assert disclosed == dict.fromkeys(
-        ("RD.extra.dcm", "PLAN.DICOM", "IM0001", "1.2.840.10008.99"), Severity.WARNING
+        ("RD.extra.dcm", "PLAN.DICOM", "IM0001", "1.2.840.10008.99"), Severity.ERROR
     )
-    assert not any(f.severity is Severity.ERROR for f in case.findings)
+    errors = {f.code for f in case.findings if f.severity is Severity.ERROR}
+    assert errors == {"file.not_dicom"}
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")

@@ -224,11 +224,12 @@ def test_unreadable_dicom_in_the_folder_is_not_a_pass(tmp_path, capsys):
         _one_line_error(rc, err, "RD.lesion2.dcm")
 
 
-def test_non_dicom_dcm_file_is_disclosed(tmp_path, capsys):
+def test_non_dicom_dcm_file_blocks_the_pass(tmp_path, capsys):
+    """An .dcm that is not DICOM (an interrupted export) may have been a dose: no pass."""
     write_case(CaseSpec(), tmp_path)
     (tmp_path / "RD.extra.dcm").write_bytes(b"not a DICOM file " * 20)
     rc, out, _ = _run(capsys, "check", str(tmp_path), "--protocol", "tg101", "--format", "json")
-    assert rc == 0
+    assert rc == 3
     findings = json.loads(out)["findings"]
     assert any("RD.extra.dcm" in (f["source"] or "") + f["message"] for f in findings)
 

@@ -16,7 +16,7 @@ from rtcheck.batch.executors import make_executor
 from rtcheck.batch.jobs import DEFAULT_CHECKER, CaseJob, JobContext, options_dict, plan_jobs
 from rtcheck.batch.progress import BatchProgress
 from rtcheck.batch.summary import batch_exit_code, sort_records, totals, write_summaries
-from rtcheck.batch.worker import JobOutcome, file_error_outcome
+from rtcheck.batch.worker import JobOutcome, file_error_outcome, reports_belong_to
 from rtcheck.db import CaseRecord, ResultsDB, RunInfo
 from rtcheck.db.engine import database_url
 from rtcheck.errors import ConfigError, InputError
@@ -198,7 +198,7 @@ def summary_meta(ctx: JobContext, found: Discovery | None) -> dict[str, Any]:
 
 
 def _reports_exist(record: CaseRecord, out_dir: str) -> bool:
-    return all(Path(out_dir, rel).is_file() for rel in record.reports)
+    return reports_belong_to(record.reports, out_dir, record.fingerprint)
 
 
 def split_reusable(
@@ -207,7 +207,8 @@ def split_reusable(
     """Split jobs into reusable evaluations ``(case id, record)`` and jobs to compute.
 
     An evaluation is reused when its fingerprint and key match and every report it wrote is
-    still in the results folder.
+    still in the results folder, written for that evaluation (not overwritten since by a run
+    with other inputs or another protocol: ``worker.EVALUATION_FILE``).
     """
     if not resume:
         return [], list(jobs)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rtcheck import __version__
 from rtcheck.batch.jobs import CaseJob, JobContext, fingerprint, job_files, relative
@@ -136,18 +136,42 @@ def report_name(fmt: str) -> str:
     return "report" + resolve_format(None, fmt).extensions[0]
 
 
-def _write_reports(result: Result, job: CaseJob, ctx: JobContext) -> tuple[str, ...]:
-    from rtcheck.report import write_reports
+#: File beside a case's reports naming the evaluation they show (its fingerprint): a reused
+#: evaluation is reused only with its own reports, never with another run's.
+EVALUATION_FILE = ".rtcheck-evaluation"
+
+
+def _write_reports(
+    result: Result, job: CaseJob, ctx: JobContext, evaluation: str
+) -> tuple[str, ...]:
+    from rtcheck.report import resolve_format
+    from rtcheck.report.atomic import atomic_write_all
 
     if not ctx.formats:
         return ()
     folder = Path(ctx.out_dir, "cases", job.slug)
     folder.mkdir(parents=True, exist_ok=True)
-    targets: list[tuple[str | os.PathLike[str], str | None]] = [
-        (folder / report_name(fmt), fmt) for fmt in ctx.formats
+    paths = [folder / report_name(fmt) for fmt in ctx.formats]
+    writers = [resolve_format(None, fmt).writer for fmt in ctx.formats]
+    items: list[tuple[str | os.PathLike[str], Callable[[BinaryIO], None]]] = [
+        (path, lambda out, w=w: w(result, out)) for path, w in zip(paths, writers, strict=True)
     ]
-    write_reports(result, targets)
-    return tuple(sorted(relative(str(path), ctx.out_dir) for path, _ in targets))
+    items.append((folder / EVALUATION_FILE, lambda out: out.write(evaluation.encode())))
+    atomic_write_all(items)  # the reports and the evaluation they belong to, as one set
+    return tuple(sorted(relative(str(path), ctx.out_dir) for path in paths))
+
+
+def reports_belong_to(reports: tuple[str, ...], out_dir: str, evaluation: str) -> bool:
+    """True when every report exists and the folder says it shows ``evaluation``."""
+    if not reports:
+        return True
+    if not all(Path(out_dir, rel).is_file() for rel in reports):
+        return False
+    marker = Path(out_dir, reports[0]).with_name(EVALUATION_FILE)
+    try:
+        return marker.read_text(encoding="utf-8") == evaluation
+    except OSError:
+        return False
 
 
 def run_job(job: CaseJob, ctx: JobContext) -> JobOutcome:
@@ -172,19 +196,20 @@ def run_job(job: CaseJob, ctx: JobContext) -> JobOutcome:
         result = _checker(ctx.checker)(case, protocol, ctx.options)
         t_check = time.perf_counter()
         stage = "write"
-        reports = _write_reports(result, job, ctx)
+        own = [(relative(f.path, ctx.root), f.sha256 or "") for f in case.files]
+        files = job_files(own, job.extra_files)
+        evaluation = fingerprint(ctx.base(), job.key, files)
+        reports = _write_reports(result, job, ctx, evaluation)
         t_write = time.perf_counter()
     except RtcheckError as exc:
         kind = "output" if stage == "write" else "input"
         return error_outcome(job, ctx, kind, one_line(exc))
     except Exception as exc:  # a bug or a resource problem: isolate it, keep the traceback
         return error_outcome(job, ctx, "internal", one_line(exc), traceback.format_exc())
-    own = [(relative(f.path, ctx.root), f.sha256 or "") for f in case.files]
-    files = job_files(own, job.extra_files)
     record = _base_record(
         job,
         ctx,
-        fingerprint=fingerprint(ctx.base(), job.key, files),
+        fingerprint=evaluation,
         verdict=result.verdict.value,
         counts=dict(result.counts),
         n_findings=len(result.findings) + sum(len(les.findings) for les in result.lesions),

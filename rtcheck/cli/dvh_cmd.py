@@ -115,6 +115,17 @@ def _inputs(
         if rtstruct is None or rtdose is None:
             raise ConfigError("give both --rtstruct and --rtdose (or a folder)")
         ss, dose, findings = _explicit(rtstruct, rtdose, rel)
+        if dose.dose_type.upper() != "PHYSICAL":
+            findings.append(
+                Finding(
+                    "dose.not_physical",
+                    f"the RT Dose has DoseType {dose.dose_type} (e.g. an EQD2/BED sum written "
+                    "by rtcheck sum): every value below is in that basis, not physical Gy, and "
+                    "EQD2/BED metrics are not computed on it",
+                    Severity.WARNING,
+                    source=dose.source,
+                )
+            )
         label = dose.source or rtdose
         return ss, DoseSet([PlanDose(None, dose, None, (label,))]), findings, DvhOptions()
     if path is None:
@@ -242,6 +253,12 @@ class RadioDoses:
                 f"{metric.canonical}: no alpha/beta; write it in the metric "
                 f"(e.g. [{metric.basis.value}{'Gy' if metric.basis is DoseBasis.EQD2 else ''}"
                 "(a/b=3)]) or give --alpha-beta"
+            )
+        converted = [pd.label for pd in self.doses.plan_doses if pd.dose.dose_type != "PHYSICAL"]
+        if converted:
+            raise MetricNotComputable(
+                f"{metric.canonical}: the dose of {', '.join(converted)} is not PHYSICAL "
+                "(already converted); EQD2/BED metrics need the physical dose"
             )
         unknown = [pd.label for pd in self.doses.plan_doses if pd.fractions is None]
         if unknown:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
-from rtcheck.db.models import CaseRow, ConstraintRow
+from rtcheck.db.models import CaseRow, ConstraintRow, RunCaseRow, RunRow
 from rtcheck.db.store import ResultsDB, as_utc
 from rtcheck.errors import ConfigError
 
@@ -105,19 +105,33 @@ def case_history(db: ResultsDB, q: HistoryQuery) -> list[dict[str, Any]]:
 
 
 def _latest_per_period(db: ResultsDB, q: HistoryQuery) -> dict[int, tuple[str, str]]:
-    """``case id -> (protocol id, period)`` of the newest evaluation per case and period."""
+    """``case id -> (protocol id, period)`` of the current evaluation per case and period.
+
+    The period is the one the evaluation was made in; within it, the evaluation a run used
+    last counts (a re-run that reuses an older evaluation makes it current again: after
+    A, B, then A reused, A counts, not B).
+    """
+    last_used = (
+        select(RunCaseRow.case_id, func.max(RunRow.started).label("used"))
+        .join(RunRow, RunRow.id == RunCaseRow.run_id)
+        .group_by(RunCaseRow.case_id)
+        .subquery()
+    )
     stmt = _filtered(
-        select(CaseRow.id, CaseRow.case_key, CaseRow.protocol_id, CaseRow.created),
+        select(
+            CaseRow.id, CaseRow.case_key, CaseRow.protocol_id, CaseRow.created, last_used.c.used
+        ).outerjoin(last_used, last_used.c.case_id == CaseRow.id),
         q,
     ).where(CaseRow.verdict != "error")
-    chosen: dict[tuple[str, str, str], tuple[datetime, int]] = {}
+    chosen: dict[tuple[str, str, str], tuple[datetime, datetime, int]] = {}
     with db.session() as s:
-        for case_id, key, protocol, created in s.execute(stmt):
+        for case_id, key, protocol, created, used in s.execute(stmt):
             when = as_utc(created)
+            seen = max(when, as_utc(used)) if used is not None else when
             slot = (period_of(when, q.period), key, protocol)
-            if slot not in chosen or (when, case_id) > chosen[slot]:
-                chosen[slot] = (when, case_id)
-    return {cid: (slot[2], slot[0]) for slot, (_, cid) in chosen.items()}
+            if slot not in chosen or (seen, when, case_id) > chosen[slot]:
+                chosen[slot] = (seen, when, case_id)
+    return {cid: (slot[2], slot[0]) for slot, (_, _, cid) in chosen.items()}
 
 
 def constraint_rates(db: ResultsDB, q: HistoryQuery) -> list[dict[str, Any]]:

@@ -131,13 +131,19 @@ def named_like_dicom(path: str) -> bool:
 
 
 def _not_dicom(path: str) -> Finding:
-    """``file.not_dicom``: a WARNING for a file named like DICOM, INFO for any other file."""
+    """``file.not_dicom``: an ERROR for a file named like DICOM, INFO for any other file.
+
+    A ``.dcm`` file that is not DICOM (empty, or cut before its header) is most often an
+    interrupted export: it may have been one of the plan's doses, so it keeps the plan from
+    passing, as an unreadable file does.
+    """
     if named_like_dicom(path):
         return Finding(
             "file.not_dicom",
-            "named like a DICOM file but its content is not DICOM; skipped (if it should be "
-            "part of the plan, e.g. a dose, export it again)",
-            Severity.WARNING,
+            "named like a DICOM file but its content is not DICOM (an interrupted export?); "
+            "it may have been part of the plan, e.g. a dose, so the plan cannot be cleared: "
+            "export it again, or remove it",
+            Severity.ERROR,
             path,
         )
     return Finding("file.not_dicom", "not a DICOM file; skipped", Severity.INFO, path)
@@ -154,10 +160,13 @@ def _walk(base: str, findings: list[Finding], unreadable: list[tuple[str, str]])
         where = exc.filename or base
         unreadable.append((str(where), f"folder cannot be listed: {exc.strerror or exc}"))
 
-    for folder, dirs, names in os.walk(base, onerror=cannot_list, followlinks=True):
+    # an explicit stack, not os.walk: os.walk recurses, so very deep nesting (~1000 folders)
+    # would end in a RecursionError
+    stack = [base]
+    while stack:
+        folder = stack.pop()
         real = os.path.realpath(folder)
         if real in seen:
-            dirs.clear()
             findings.append(
                 Finding(
                     "file.folder_repeated",
@@ -168,9 +177,25 @@ def _walk(base: str, findings: list[Finding], unreadable: list[tuple[str, str]])
             )
             continue
         seen.add(real)
-        dirs.sort()
-        out.extend(os.path.join(folder, n) for n in sorted(names))
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            cannot_list(exc)
+            continue
+        dirs = [e.path for e in entries if _is_dir(e)]
+        folders = set(dirs)
+        out.extend(e.path for e in entries if e.path not in folders)
+        stack.extend(reversed(dirs))
     return out
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """A folder, or a link to one (followed); False for a broken link."""
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
