@@ -214,6 +214,29 @@ def test_a_reused_evaluation_comes_with_its_own_reports(tree: Path, tmp_path: Pa
     assert len(again.reused) == 1
 
 
+def test_a_misfiled_file_does_not_take_another_case_s_leftovers(tmp_path: Path) -> None:
+    """X's dose lies in Y's folder, so X's case folder widens to the root, which also holds
+    Y's orphan dose (its plan never exported). The orphan belongs to Y, the innermost case
+    folder holding it: Y is incomplete, as ``rtcheck check`` of Y's folder says."""
+    root = tmp_path / "in"
+    make_tiny_case(root / "X", "PX", 10.0)  # 10 Gy: passes TG-101 5 fx
+    make_tiny_case(root / "Y", "PY", 10.0)
+    shutil.move(str(root / "X" / "RTDOSE" / "rd.dcm"), root / "Y" / "rd_of_x.dcm")
+    make_dose(
+        root / "Y" / "RTDOSE" / "rd_other_plan.dcm",
+        np.full((10, 12, 12), 10.0),
+        ipp=(-11.0, -11.0, -9.0),
+        patient="PY",
+        study="another-study-PY",  # another study and frame: linked to no case of PY
+        frame="FOR-OTHER",
+        plan_uid=uid("plan-never-exported"),
+        name="PY-other",
+    )
+    report = run_batch(root, "tg101", tmp_path / "out", _opts())
+    verdicts = {r.patient_id: r.verdict for r in report.records}
+    assert verdicts == {"PX": "pass", "PY": "incomplete"}
+
+
 _CORD_ONLY = """\
 format: 1
 id: cordonly

@@ -252,6 +252,12 @@ def _attach(
     for item in leftovers:
         source = item.finding.source or ""
         owners = [i for i, folder in enumerate(folders) if _inside(source, folder)]
+        if len(owners) > 1:
+            # the most specific folder wins: a case folder widened to a parent (e.g. by a
+            # misfiled file of that case) must not take the leftovers of the cases inside it
+            depth = {i: os.path.abspath(folders[i]).count(os.sep) for i in owners}
+            deepest = max(depth.values())
+            owners = [i for i in owners if depth[i] == deepest]
         if len(owners) == 1:
             attached[owners[0]].append(item.finding)
         else:
