@@ -90,6 +90,7 @@ def evaluate_targets(
             les.metrics = computed[les.name]
             les.dvh = les.metrics.dvh
     rules = _has_target_rules(protocol)
+    out.findings += _table_rx_notes(protocol, lesions) if rules else []
     results, plan_rows = [], []
     for les in lesions:
         rows = _lesion_rows(protocol, les, kind, rules) if kind else []
@@ -228,6 +229,27 @@ def _left_out_targets(
                 "PTV (lesions are the targets of one kind)",
                 Severity.ERROR,
                 subject=roi.name,
+            )
+        )
+    return out
+
+
+def _table_rx_notes(protocol: Protocol, lesions: Sequence[Lesion]) -> list[Finding]:
+    """WARNINGs for lesions prescribed otherwise than the table their rules come from."""
+    out = []
+    for les in lesions:
+        table = protocol.table_for(les.plan.fractions) if les.plan is not None else None
+        gy, table_gy = les.rx.gy, table.prescription_gy if table is not None else None
+        if gy is None or table_gy is None or abs(gy - table_gy) <= 0.01 * table_gy:
+            continue
+        out.append(
+            Finding(
+                "target.rx_differs_from_table",
+                f"{les.name} is prescribed {gy:g} Gy, but the {protocol.id} table for "
+                f"{les.plan.fractions} fractions is written for {table_gy:g} Gy: its target "
+                "limits assume that prescription",
+                Severity.WARNING,
+                subject=les.name,
             )
         )
     return out

@@ -122,6 +122,17 @@ def test_lesions_without_a_table_get_their_own_rows(samples: Path) -> None:
     assert r.verdict.value == "incomplete"
 
 
+def test_lesions_prescribed_otherwise_than_the_table_are_disclosed(samples: Path) -> None:
+    """RTOG 0915's 4-fraction table is written for 48 Gy; the sample's lesions are 35-55 Gy."""
+    from rtcheck.pipeline import CheckOptions
+
+    options = CheckOptions(fractions=4, fractions_override=True)
+    r = check_path(samples / "oligo_single", "rtog0915", options)
+    noted = {f.subject for f in r.findings if f.code == "target.rx_differs_from_table"}
+    assert noted == {les.name for les in r.lesions if les.prescription_gy != 48.0}
+    assert len(noted) == 5
+
+
 # ----------------------------------------------------------------------------- CLI
 def test_cli_on_a_sample(samples: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out"
