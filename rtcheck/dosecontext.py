@@ -27,7 +27,7 @@ import numpy as np
 from rtcheck.composite import Composite
 from rtcheck.doseset import DoseSet
 from rtcheck.dvh.compute import PreparedDose
-from rtcheck.errors import RtcheckError
+from rtcheck.errors import Finding, RtcheckError, Severity
 from rtcheck.evaluate import DoseChoice
 from rtcheck.geometry.rasterize import Occupancy
 from rtcheck.metrics import DoseBasis, Metric
@@ -147,7 +147,27 @@ class OrganDoses:
             protocol_name=self.protocol.id,
         )
         text = f"alpha/beta {ab.value:g} Gy: {ab.source}"
+        if ab.organ_class is not None:
+            self._note_default_alpha_beta(c, ab.value)
         return metric.with_alpha_beta(ab.value), "; ".join(n for n in (note, text) if n)
+
+    def _note_default_alpha_beta(self, c: Constraint, value: float) -> None:
+        """WARNING: an EQD2/BED limit judged with rtcheck's default alpha/beta, which may not
+        be the value the limit was derived with (the protocol file does not state one)."""
+        subject = f"{c.structure} {c.metric}"
+        found = self.resolver.findings
+        if any(f.code == "alpha_beta.default" and f.subject == subject for f in found):
+            return
+        found.append(
+            Finding(
+                "alpha_beta.default",
+                f"{subject}: the protocol states no alpha/beta for this EQD2/BED limit; rtcheck's "
+                f"default {value:g} Gy was used, which may not be the value the limit was "
+                "derived with (state it in the protocol file, or give --alpha-beta)",
+                Severity.WARNING,
+                subject=subject,
+            )
+        )
 
     # ------------------------------------------------------------------ environment
     def plan_rx(self, comparator: Comparator) -> tuple[float | None, str]:

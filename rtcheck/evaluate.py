@@ -289,6 +289,9 @@ def evaluate_on_dvh(
         return Outcome(
             spec.skipped(f"{dvh.name!r} has no volume on the dose grid", roi, match, note)
         )
+    broken = [f for f in dvh.findings if f.severity is Severity.ERROR]
+    if broken:  # e.g. overlapping contours: the volume itself is in doubt
+        return Outcome(spec.skipped(broken[0].message, roi, match, note))
     total = float(dvh.structure_volume_cc or dvh.volume_cc)
     outside = dvh.outside_volume_cc + extra_outside_cc
     tol = outside_tolerance_cc(total)

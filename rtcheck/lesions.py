@@ -465,7 +465,7 @@ def _d2cm(
     if not labels.single:
         frac = np.where(labels.voxel_labels(shell) == n, frac, 0.0).astype(np.float32)
     shell = replace(shell, fraction=frac, structure_volume_cc=None)
-    dvh = dvh_from_occupancy(dose, shell, shell.name, options=options)
+    dvh = dvh_from_occupancy(dose, shell, shell.name, options=options, extremes="centres")
     total = float(dvh.structure_volume_cc or 0.0)
     if dvh.is_empty or dvh.outside_volume_cc > outside_tolerance_cc(total):
         m.findings.append(

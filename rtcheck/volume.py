@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import shapely
 
+from rtcheck.errors import Finding, Severity
 from rtcheck.geometry.planes import DEFAULT_GAP_FACTOR, PlaneStack, plane_stack
 from rtcheck.model import Roi
 
@@ -99,6 +100,25 @@ def roi_volume_cc(
     float or None
         0.0 for an ROI without volume contours; None for a one-plane ROI without a thickness.
     """
+    return roi_volume(
+        roi,
+        single_plane_thickness_mm=single_plane_thickness_mm,
+        nominal_spacing_mm=nominal_spacing_mm,
+        end_caps=end_caps,
+        gap_factor=gap_factor,
+    )[0]
+
+
+def roi_volume(
+    roi: Roi,
+    *,
+    single_plane_thickness_mm: float | None = None,
+    nominal_spacing_mm: float | None = None,
+    end_caps: bool = True,
+    gap_factor: float | None = DEFAULT_GAP_FACTOR,
+) -> tuple[float | None, tuple[Finding, ...]]:
+    """:func:`roi_volume_cc` and the ERROR findings of the contour geometry (overlapping
+    contours of one plane...), which make the ROI's DVH unusable in ``rtcheck check``."""
     stack = roi_stack(
         roi,
         single_plane_thickness_mm=single_plane_thickness_mm,
@@ -107,8 +127,10 @@ def roi_volume_cc(
         gap_factor=gap_factor,
     )
     if stack.n_planes == 1 and single_plane_thickness_mm is None:
-        return None
-    return exact_stack(stack).volume_cc
+        return None, ()
+    exact = exact_stack(stack)
+    errors = tuple(f for f in exact.findings if f.severity is Severity.ERROR)
+    return exact.volume_cc, errors
 
 
 def exact_stack(stack: PlaneStack) -> PlaneStack:

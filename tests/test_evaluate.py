@@ -344,3 +344,7 @@ tables:
     assert dose_at(10.0) * 0.995 <= mx.value <= dose_at(10.0 - 0.6)
     # the whole shell receives > 1 Gy: V1Gy = shell volume 4/3 pi (20^3 - 10^3)
     assert vol.value == pytest.approx(4 / 3 * math.pi * (20**3 - 10**3) / 1000, rel=0.02)
+    # margins on a voxel grid are approximate at edges and corners: disclosed once
+    margin = [f for f in r.findings if f.code == "structure.margin_approximate"]
+    assert len(margin) == 1 and margin[0].severity.name == "WARNING"
+    assert "ring" in margin[0].message and "mm" in margin[0].message

@@ -168,7 +168,9 @@ def test_occupancy_histogram_total_and_mean_match_naive() -> None:
     frac[frac < 0.3] = 0
     origin = np.array([-0.4, 0.2, 0.1])
     step = np.array([0.75, 0.6, 0.55])
-    sw, swd, stats = dk.occupancy_histogram(frac, origin, step, 0.01, dose, TOL, False, 0, 60, 600)
+    sw, swd, stats = dk.occupancy_histogram(
+        frac, origin, step, 0.01, dose, TOL, False, 0, 60, 600, False
+    )
     k, j, i = np.nonzero(frac)
     pts = origin + np.c_[i, j, k] * step
     d = np.array([naive_trilinear(dose, *p) for p in pts])

@@ -147,18 +147,18 @@ def test_organ_entirely_outside_grid_is_not_a_zero(tmp_path, base, tg101):
 
 # ----------------------------------------------------------------------------- missing cord
 @pytest.mark.parametrize(
-    "cord",
+    ("cord", "why"),
     [
-        Roi(4, "SpinalCord", "ORGAN"),
-        point_roi(4, "SpinalCord", (0.0, 35.0, 0.0)),
-        None,
+        (Roi(4, "SpinalCord", "ORGAN"), "required structure not contoured"),
+        (point_roi(4, "SpinalCord", (0.0, 35.0, 0.0)), "none closed planar"),
+        (None, "required structure not contoured"),
     ],
     ids=["empty-roi", "point-contour-only", "absent"],
 )
-def test_required_cord_without_volume_blocks(tmp_path, base, tg101, cord):
+def test_required_cord_without_volume_blocks(tmp_path, base, tg101, cord, why):
     spec = base.with_rois(*([cord] if cord else []), drop=["SpinalCord"])
     r = check_spec(spec.but(dose_fn=hot_cord()), tmp_path, tg101)
-    _not_evaluated(r, "SpinalCord", "required structure not contoured")
+    _not_evaluated(r, "SpinalCord", why)
     assert r.verdict == "incomplete"
 
 

@@ -23,7 +23,7 @@ from rtcheck.errors import RtcheckError
 from rtcheck.io.dicom import read_any
 from rtcheck.io.discover import discover, single_case
 from rtcheck.model import Case, DoseGrid, ImageGeometry, Plan, Roi, StructureSet
-from rtcheck.volume import roi_volume_cc
+from rtcheck.volume import roi_volume
 
 #: Slab thickness (mm) for an ROI drawn on one plane when no CT slice thickness is known.
 DEFAULT_SINGLE_PLANE_MM = 2.0
@@ -106,19 +106,19 @@ def case_info(case: Case) -> dict[str, Any]:
     """JSON-ready summary of a loaded :class:`Case`."""
     labels = {p.sop_instance_uid: p.label for p in case.plans}
     thickness = case.image.slice_thickness_mm if case.image else None
+    structures = structures_info(case.structure_set, thickness) if case.structure_set else None
+    geometry = [f for r in (structures or {}).get("rois", []) for f in r["geometry_findings"]]
     return {
         "label": case.label,
         "patient": vars(case.patient).copy(),
         "study_instance_uid": case.study_instance_uid,
         "plans": [plan_info(p) for p in case.plans],
         "doses": [dose_info(d, labels) for d in case.doses],
-        "structure_set": structures_info(case.structure_set, thickness)
-        if case.structure_set
-        else None,
+        "structure_set": structures,
         "image": image_info(case.image) if case.image else None,
         "links": links(case),
         "files": [vars(f).copy() for f in case.files],
-        "findings": [f.to_dict() for f in case.findings],
+        "findings": [f.to_dict() for f in case.findings] + geometry,
     }
 
 
@@ -167,7 +167,7 @@ def roi_info(roi: Roi, ct_thickness_mm: float | None) -> dict[str, Any]:
     note = None
     thickness = ct_thickness_mm or DEFAULT_SINGLE_PLANE_MM
     # the DVH's volume: rtcheck check / dvh use the CT slice thickness for both keywords
-    volume = roi_volume_cc(
+    volume, errors = roi_volume(
         roi, single_plane_thickness_mm=thickness, nominal_spacing_mm=ct_thickness_mm
     )
     if len(planes) == 1:
@@ -185,20 +185,23 @@ def roi_info(roi: Roi, ct_thickness_mm: float | None) -> dict[str, Any]:
         "planes": len(planes),
         "volume_cc": None if volume is None else round(volume, 4),
         "volume_note": note,
+        "geometry_findings": [f.to_dict() for f in errors],
     }
 
 
 def structures_info(ss: StructureSet, ct_thickness_mm: float | None) -> dict[str, Any]:
     """Structure set summary."""
+    rois = [roi_info(r, ct_thickness_mm) for r in ss.rois]
     return {
         "label": ss.label,
         "source": ss.source,
         "sop_instance_uid": ss.sop_instance_uid,
         "frame_of_reference_uid": ss.frame_of_reference_uid,
         "referenced_series_uid": ss.referenced_series_uid,
-        "rois": [roi_info(r, ct_thickness_mm) for r in ss.rois],
+        "rois": rois,
         "findings": [f.to_dict() for f in ss.findings]
-        + [f.to_dict() for r in ss.rois for f in r.findings],
+        + [f.to_dict() for r in ss.rois for f in r.findings]
+        + [f for r in rois for f in r["geometry_findings"]],
     }
 
 

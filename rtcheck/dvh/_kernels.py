@@ -525,13 +525,14 @@ def _corner_range(
 
 
 @nb.njit(**IJIT)
-def _tally(stats: np.ndarray, d: float, wt: float, half: float) -> None:
+def _tally(stats: np.ndarray, d: float, wt: float, half: float, d_lo: float, d_hi: float) -> None:
+    """Add one sample to ``stats``; ``d_lo``/``d_hi``: the dose range over its volume."""
     if np.isnan(d):
         stats[0] += wt
     else:
         stats[1] += wt
-        stats[2] = min(stats[2], d)
-        stats[3] = max(stats[3], d)
+        stats[2] = min(stats[2], d_lo)
+        stats[3] = max(stats[3], d_hi)
         stats[4] = max(stats[4], half)
 
 
@@ -643,8 +644,14 @@ def _cell_samples(
     hwd: np.ndarray,
     dens: np.ndarray,
     stats: np.ndarray,
+    spread_extremes: bool,
 ) -> None:
-    """Samples of one z-plane of occupancy cells (centres) into bin rows."""
+    """Samples of one z-plane of occupancy cells (centres) into bin rows.
+
+    With ``spread_extremes``, ``stats[2:4]`` get the extremes of the samples' spreads
+    (``d -+ half``: the dose range over a full cell where the dose is linear), else the
+    extremes of the centres' doses.
+    """
     sx = step[0] * step[0] / 12.0
     sy = step[1] * step[1] / 12.0
     sz = step[2] * step[2] / 12.0
@@ -657,24 +664,13 @@ def _cell_samples(
                 continue
             cf = min(f, 1.0)
             wt = f * cell_cc
+            u = origin[0] + i * step[0]
             d, half = _accumulate(
-                hw,
-                hwd,
-                dens,
-                dose,
-                origin[0] + i * step[0],
-                v,
-                w,
-                wt,
-                sx * cf,
-                sy * cf,
-                sz * cf,
-                tol,
-                nearest,
-                lo,
-                bw,
+                hw, hwd, dens, dose, u, v, w, wt, sx * cf, sy * cf, sz * cf, tol, nearest, lo, bw
             )
-            _tally(stats, d, wt, half)
+            # extremes: the sample's spread (exact for a full cell in a linear field)
+            spread = half if spread_extremes else 0.0
+            _tally(stats, d, wt, half, d - spread, d + spread)
 
 
 @nb.njit(**PJIT)
@@ -689,13 +685,16 @@ def occupancy_histogram(
     lo: float,
     hi: float,
     nbins: int,
+    spread_extremes: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Accumulate the dose at the centre of every occupied cell of ``fraction[z, y, x]``.
 
     Cell ``(k, j, i)`` has its centre at dose index ``origin + (i, j, k) * step`` and spans
     ``step`` index units; its dose is spread as in :func:`slab_histogram` (the in-plane and
     z spreads scaled by the occupied fraction). Returns ``(sum_w, sum_wd, stats[5])``;
-    parallel over z.
+    with ``spread_extremes``, ``stats[2]``/``stats[3]`` are the extremes of the samples' spreads
+    (trilinear mode), else those of the centres' doses.
+    Parallel over z.
     """
     nk = fraction.shape[0]
     bw = (hi - lo) / nbins if hi > lo else 1.0
@@ -719,6 +718,7 @@ def occupancy_histogram(
             hwd[k],
             dens[k],
             stats[k],
+            spread_extremes,
         )
     sw, swd = finish_splats(hw, hwd, dens, lo, bw)
     return sw, swd, _reduce_stats(stats)

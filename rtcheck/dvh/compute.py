@@ -238,12 +238,22 @@ def dvh_from_occupancy(
     *,
     options: DvhOptions | None = None,
     roi_number: int | None = None,
+    extremes: str = "spread",
 ) -> DVH:
     """DVH of an :class:`~rtcheck.geometry.rasterize.Occupancy` (e.g. a derived structure).
 
-    Every occupied cell is one sample at its centre (trilinear dose there), weighted by its
-    occupied volume; the extremes are those of the samples.
+    Every occupied cell is one sample at its centre (trilinear dose there, spread over the
+    cell), weighted by its occupied volume.
+
+    ``extremes``: ``"spread"`` (default) makes Dmax/Dmin the ends of the samples' spreads,
+    the ends of the DVH curve: exact for a cell the structure fills where the dose is linear
+    (centres alone read half a cell low at a face on the cells' edges), and on the safe side
+    where a plane surface cuts a cell (``docs/dvh.md``, third review). ``"centres"``: the
+    extremes of the cells' centre doses, for a quantity defined at cell centres (the D2cm
+    shell).
     """
+    if extremes not in ("spread", "centres"):
+        raise ValueError(f"extremes must be 'spread' or 'centres', not {extremes!r}")
     options = options or DvhOptions()
     prepared = PreparedDose.of(dose)
     name = occupancy.name if name is None else name
@@ -269,6 +279,7 @@ def dvh_from_occupancy(
         lo,
         hi,
         options.n_bins,
+        extremes == "spread",
     )
     structure = volume if occupancy.structure_volume_cc is None else occupancy.structure_volume_cc
     return _assemble(

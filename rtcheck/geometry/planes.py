@@ -40,6 +40,12 @@ DEFAULT_SINGLE_PLANE_MM = 2.0
 DEFAULT_GAP_FACTOR = 1.5
 #: Two rings of one plane whose vertices all agree within this (mm) are one contour twice.
 DUPLICATE_TOL_MM = 1e-3
+#: Crossing rings of one plane that overlap by more than this fraction of the plane's union
+#: area (and :data:`AMBIGUOUS_OVERLAP_MM2`) make the structure ambiguous: the even-odd rule
+#: leaves the overlap out, a union would keep it (docs/io.md, "Third review").
+AMBIGUOUS_OVERLAP_FRACTION = 0.01
+#: Overlaps below this area (mm^2) are rounding where contours touch, not an ambiguity.
+AMBIGUOUS_OVERLAP_MM2 = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,10 +153,14 @@ class PlaneStack:
         rings: list[list[np.ndarray]] = []
         parities: list[list[int]] = []
         areas = self.plane_area_mm2.copy()
+        overlaps: list[tuple[float, float, float]] = []  # (z, overlap, union) of ambiguous planes
         for p in range(self.n_planes):
             if p in planes:
                 rp, par, area = _even_odd_region(self.plane_rings(p))
                 areas[p] = area
+                overlap, union = _crossing_overlap(self.plane_rings(p))
+                if overlap > max(AMBIGUOUS_OVERLAP_MM2, AMBIGUOUS_OVERLAP_FRACTION * union):
+                    overlaps.append((float(self.z[p]), overlap, union))
             else:
                 rp = self.plane_rings(p)
                 par = [
@@ -169,7 +179,8 @@ class PlaneStack:
             Severity.WARNING,
             subject=self.name,
         )
-        return replace(self, **packed, plane_area_mm2=areas, findings=(*self.findings, finding))
+        found = (*_overlap_findings(self.name, overlaps), finding)
+        return replace(self, **packed, plane_area_mm2=areas, findings=(*self.findings, *found))
 
     def _factors(self, plane: int) -> np.ndarray:
         return self.ring_factor[self.plane_ring_start[plane] : self.plane_ring_start[plane + 1]]
@@ -416,6 +427,44 @@ def _even_odd_region(rings: list[np.ndarray]) -> tuple[list[np.ndarray], list[in
                 par.append(1)
     area = float(sum(p.area for p in parts))
     return out, par, area
+
+
+def _crossing_overlap(rings: list[np.ndarray]) -> tuple[float, float]:
+    """Area (mm^2) shared by rings whose boundaries cross, and the union area of the plane.
+
+    Nested rings (a hole inside its outline) share area too but are not counted: only pairs
+    where neither ring contains the other, i.e. crossing outlines such as a contour exported
+    twice with different vertices, or two overlapping parts meant as a union.
+    """
+    polys = [shapely.make_valid(shapely.Polygon(r)) for r in rings if len(r) >= 3]
+    union = float(shapely.union_all(polys).area) if polys else 0.0
+    overlap = 0.0
+    for a in range(len(polys)):
+        for b in range(a + 1, len(polys)):
+            pa, pb = polys[a], polys[b]
+            if not pa.intersects(pb) or pa.contains(pb) or pb.contains(pa):
+                continue
+            overlap += float(pa.intersection(pb).area)
+    return overlap, union
+
+
+def _overlap_findings(name: str, overlaps: list[tuple[float, float, float]]) -> list[Finding]:
+    """An ERROR naming the planes whose crossing contours overlap materially."""
+    if not overlaps:
+        return []
+    zs = ", ".join(f"{z:.2f} ({ov:.1f} of {un:.1f} mm^2)" for z, ov, un in overlaps[:5])
+    more = f" and {len(overlaps) - 5} more" if len(overlaps) > 5 else ""
+    return [
+        Finding(
+            "structure.overlapping_contours",
+            f"{name!r}: contours of one plane overlap on {len(overlaps)} plane(s) (z = {zs}"
+            f"{more}); the even-odd rule leaves the overlap out of the structure, a union would "
+            "keep it, and rtcheck cannot tell which was meant (a contour exported twice with "
+            "other vertices, or parts drawn to overlap): fix the contours",
+            Severity.ERROR,
+            subject=name,
+        )
+    ]
 
 
 def _ignored_contours(roi: Roi) -> list[Finding]:

@@ -60,9 +60,9 @@ def structures_from_dataset(ds: Dataset, path: str, findings: list[Finding]) -> 
     builders = {b.number: b for b in reversed(ordered)}  # the first ROI of each number
     _add_observations(ds, builders)
     _add_contours(ds, path, builders, findings)
+    frame, series = _frame_and_series(ds, builders, path, findings)
     rois = tuple(b.build(path) for b in ordered)
     _name_findings(rois, path, findings)
-    frame, series = _frame_and_series(ds, builders, path, findings)
     return StructureSet(
         rois=rois,
         sop_instance_uid=opt_str(ds, "SOPInstanceUID"),
@@ -148,8 +148,9 @@ def _roi_builders(ds: Dataset, path: str, findings: list[Finding]) -> list[_RoiB
             findings.append(
                 Finding(
                     "structures.roi_without_number",
-                    f"StructureSetROISequence item {idx + 1} has no ROINumber; skipped",
-                    Severity.WARNING,
+                    f"StructureSetROISequence item {idx + 1} has no ROINumber; skipped: its "
+                    "contours cannot be found, so a constraint on it would not be evaluated",
+                    Severity.ERROR,
                     source=path,
                     subject=opt_str(item, "ROIName"),
                 )
@@ -190,6 +191,7 @@ def _add_observations(ds: Dataset, builders: dict[int, _RoiBuilder]) -> None:
 def _add_contours(
     ds: Dataset, path: str, builders: dict[int, _RoiBuilder], findings: list[Finding]
 ) -> None:
+    orphans: list[str] = []
     for item in ds.get("ROIContourSequence") or []:
         number = opt_int(item, "ReferencedROINumber")
         b = builders.get(number if number is not None else -1)
@@ -204,6 +206,8 @@ def _add_contours(
                     source=path,
                 )
             )
+            if n:
+                orphans.append(str(number))
             continue
         b.has_contour_item = True
         b.color = _color(item)
@@ -211,6 +215,32 @@ def _add_contours(
             contour = _contour(c, idx, b, path)
             if contour is not None:
                 b.contours.append(contour)
+    _claim_orphans(orphans, builders, path)
+
+
+def _claim_orphans(orphans: list[str], builders: dict[int, _RoiBuilder], path: str) -> None:
+    """Make every ROI without a ROI Contour item unusable when orphan contours exist.
+
+    Contours of a ROI Contour item whose ReferencedROINumber is missing or unknown may be
+    any ROI's that has no ROI Contour item of its own (a renumbered or broken export):
+    taking such an ROI as "not contoured" would silently skip its constraints.
+    """
+    if not orphans:
+        return
+    for b in builders.values():
+        if b.has_contour_item or b.conflict is not None:
+            continue
+        why = (
+            f"it has no ROI Contour item, and the file holds contours of unknown ROI number(s) "
+            f"{', '.join(orphans)} that may be its own"
+        )
+        b.dropped = [(0, why)]
+        b.note(
+            "roi.contours_unattributed",
+            f"ROI '{b.name}': {why}; not used for the DVH",
+            Severity.WARNING,
+            path,
+        )
 
 
 def _color(item: Dataset) -> tuple[int, int, int] | None:
@@ -275,6 +305,16 @@ def _planarity_problem(points: np.ndarray) -> str | None:
     return f"is not planar (z spans {spread:.3g} mm > {COPLANAR_TOL_MM} mm)"
 
 
+def _main_frame(roi_frames: list[str], listed: list[str]) -> str | None:
+    """The frame of reference most ROIs with contours use (ties: listed first, then file order)."""
+    if not roi_frames:
+        return listed[0] if listed else None
+    counts = Counter(roi_frames)
+    top = max(counts.values())
+    tied = [f for f in dict.fromkeys(roi_frames) if counts[f] == top]
+    return next((f for f in listed if f in tied), tied[0])
+
+
 def _name_findings(rois: tuple[Roi, ...], path: str, findings: list[Finding]) -> None:
     counts = Counter(r.name for r in rois)
     for name, n in sorted(counts.items()):
@@ -304,14 +344,20 @@ def _frame_and_series(
             for s in study.get("RTReferencedSeriesSequence") or []:
                 series = series or opt_str(s, "SeriesInstanceUID")
     roi_frames = [b.frame for b in builders.values() if b.frame and b.contours]
-    frame = (roi_frames[0] if roi_frames else None) or (frames[0] if frames else None)
+    frame = _main_frame(roi_frames, frames)
     distinct = sorted(set(roi_frames))
     if len(distinct) > 1:
+        others = [b for b in builders.values() if b.frame and b.contours and b.frame != frame]
+        for b in others:
+            why = f"its contours are in frame of reference {b.frame}, not {frame}"
+            b.dropped = [(0, why)]
+            b.note("roi.other_frame", f"ROI '{b.name}': {why}", Severity.WARNING, path)
         findings.append(
             Finding(
                 "structures.several_frames",
                 f"contours refer to {len(distinct)} frames of reference ({', '.join(distinct)}); "
-                f"{frame} is used for linking and every contour is taken to be in it",
+                f"{frame} is used for linking; the {len(others)} ROI(s) in another frame "
+                f"({', '.join(b.name for b in others)}) are not used",
                 Severity.WARNING,
                 source=path,
             )

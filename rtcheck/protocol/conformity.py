@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -66,6 +67,13 @@ class ConformityColumn(Frozen):
     ) -> Mapping[str, tuple[float, ...]]:
         if not v:
             raise ValueError("give the limits of at least one level")
+        for level, values in v.items():
+            bad = [x for x in values if not math.isfinite(x) or x <= 0]
+            if bad:
+                raise ValueError(
+                    f"{level}: {bad} are not limits; conformity limits are positive finite "
+                    "numbers (.inf or 0 is always or never met)"
+                )
         keys = order_by_levels(list(v), (info.context or {}).get("levels"))
         return FrozenDict({k: v[k] for k in keys})
 
@@ -97,7 +105,7 @@ class ConformityTable(Frozen):
     source: SourceKeys
     interpolation: Literal["linear"] = "linear"
     note: str | None = None
-    volume_cc: tuple[Annotated[float, Field(gt=0)], ...] = Field(min_length=2)
+    volume_cc: tuple[Annotated[float, Field(gt=0, allow_inf_nan=False)], ...] = Field(min_length=2)
     columns: tuple[ConformityColumn, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

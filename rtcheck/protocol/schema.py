@@ -11,6 +11,8 @@ Mappings are read-only (:class:`types.FrozenDict`).
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
@@ -25,7 +27,14 @@ from pydantic import (
 )
 
 from rtcheck.errors import RtcheckError
-from rtcheck.metrics import Metric, MetricKind, describe_point_max, parse_metric, parse_point_max
+from rtcheck.metrics import (
+    Metric,
+    MetricKind,
+    Unit,
+    describe_point_max,
+    parse_metric,
+    parse_point_max,
+)
 from rtcheck.metrics import resolve_point_max as _resolve_point_max
 from rtcheck.names import TargetKind
 from rtcheck.names.tg263 import nearest_tg263_name, standard_name
@@ -44,6 +53,10 @@ from rtcheck.result import Limit, ProtocolInfo
 
 FORMAT_VERSION = 1
 
+#: Largest point-max volume: rtcheck's guard against a unit slip (D35cc for D35mm3), not a
+#: clinical value (docs/protocols.md, third review).
+MAX_POINT_MAX_CC = 1.0
+
 
 def _metric(value: Any) -> Metric:
     if isinstance(value, Metric):
@@ -60,9 +73,16 @@ def _point_max(value: Any) -> Metric:
     if isinstance(value, Metric):
         return value
     try:
-        return parse_point_max(str(value))
+        metric = parse_point_max(str(value))
     except RtcheckError as exc:
         raise ValueError(exc.message) from None
+    if metric.value is not None and metric.value > MAX_POINT_MAX_CC:
+        raise ValueError(
+            f"{value!r}: a point maximum is a small volume (e.g. D0.035cc = D35mm3); "
+            f"{metric.value:g} cc is above {MAX_POINT_MAX_CC:g} cc and would evaluate every "
+            "Max row far below the true maximum"
+        )
+    return metric
 
 
 def _expression(value: Any) -> Expr:
@@ -125,6 +145,26 @@ class Constraint(Frozen):
             data = {**data, "id": _default_id(data)}
         return data
 
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        if not isinstance(v, dict):
+            return v
+        metric = info.data.get("metric")
+        unit = f"[{metric.unit_label}] of {metric}" if isinstance(metric, Metric) else "the metric"
+        for level, value in v.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(
+                    f"{level}: {value!r} is not a number; a limit is a plain number in the "
+                    f"output unit {unit} (for cGy write the metric with [cGy])"
+                )
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(
+                    f"{level}: {value!r} is not a limit; limits are positive finite numbers "
+                    "(0, a negative value or .inf is always or never met)"
+                )
+        return v
+
     @field_validator("limits")
     @classmethod
     def _order_limits(cls, v: Mapping[str, float], info: ValidationInfo) -> Mapping[str, float]:
@@ -143,7 +183,19 @@ class Constraint(Frozen):
             raise ValueError("a target constraint's structure must be PTV, GTV, CTV or ITV")
         if not self.confirmed and not self.unconfirmed_reason:
             raise ValueError("confirmed: false needs unconfirmed_reason")
+        self._check_plausible()
         return self
+
+    def _check_plausible(self) -> None:
+        """Refuse volume-percentage limits that every plan meets (or none can)."""
+        m = self.metric
+        for level, value in self.limits.items():
+            if not m.kind.gives_dose and m.output_unit is Unit.PERCENT:
+                if value > 100 or (value == 100 and self.comparator.value == "<="):
+                    raise ValueError(
+                        f"limits.{level} = {value:g} for {m}: a volume percentage is at most "
+                        "100, so this limit is always (or never) met; a volume in cc needs [cc]"
+                    )
 
     @property
     def unit(self) -> str:
@@ -185,7 +237,7 @@ class Table(Frozen):
 
     fractions: Annotated[int, Field(ge=1)] | None
     label: str | None = None
-    prescription_gy: Annotated[float, Field(gt=0)] | None = None
+    prescription_gy: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     constraints: tuple[Constraint, ...] = ()
     conformity: ConformityTable | None = None
     global_max_in_target: GlobalMaxRule | None = None
@@ -260,14 +312,15 @@ class DerivedStructure(Frozen):
 
 
 PositiveGy = Annotated[float, Field(gt=0)]
+PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class AlphaBeta(Frozen):
     """alpha/beta (Gy) for EQD2/BED metrics that do not state one."""
 
-    default: Annotated[float, Field(gt=0)] | None = None
-    structures: Annotated[dict[str, Annotated[float, Field(gt=0)]], AfterValidator(FrozenDict)] = (
-        Field(default_factory=FrozenDict)
+    default: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    structures: Annotated[dict[str, PositiveFinite], AfterValidator(FrozenDict)] = Field(
+        default_factory=FrozenDict
     )
     source: SourceKeys | None = None
     note: str | None = None
@@ -329,6 +382,7 @@ class Protocol(Frozen):
             data = {**data, "derived": {k: _derived_input(v) for k, v in derived.items()}}
         tables = data.get("tables")
         if isinstance(tables, dict):
+            tables = _fraction_keys(tables)
             if ANY_FRACTIONS in tables:
                 if "any_table" in data:
                     raise ValueError(f"give the '{ANY_FRACTIONS}' table once, under tables")
@@ -517,6 +571,34 @@ def _default_id(row: Mapping[str, Any], fractions: Any = None) -> str:
     except RtcheckError:
         metric = str(row.get("metric"))
     return f"{row['structure']}.{metric}" + (f".{fractions}fx" if fractions else "")
+
+
+def _fraction_keys(tables: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Table keys as fraction numbers (``5`` and ``"5"`` alike) or ``any``.
+
+    Two keys meaning the same number (``5`` and ``"5"``) would silently drop one table;
+    ``yes``/``true`` (YAML booleans) and ``5.0`` are refused rather than guessed.
+    """
+    out: dict[Any, Any] = {}
+    for key, value in tables.items():
+        if key == ANY_FRACTIONS:
+            number: Any = key
+        elif isinstance(key, int) and not isinstance(key, bool):
+            number = key
+        elif isinstance(key, str) and re.fullmatch(r"\s*\d+\s*", key, re.ASCII):
+            number = int(key)
+        else:
+            raise ValueError(
+                f"tables.{key}: invalid key {key!r}: a table is keyed by a whole number of "
+                f"fractions (1, 3, 5...) or '{ANY_FRACTIONS}'"
+            )
+        if number in out:
+            raise ValueError(
+                f"tables.{key}: a second table for {number} fraction(s); one table would be "
+                "dropped silently, give each fractionation once"
+            )
+        out[number] = value
+    return out
 
 
 def _derived_input(value: Any) -> Any:

@@ -98,12 +98,28 @@ def _decimals(value: float, unit: str, refs: Iterable[float] = ()) -> int:
 
 
 def fmt_number(value: float | None, unit: str = "", refs: Iterable[float] = ()) -> str:
-    """A value without its unit, e.g. ``23.10``; ``—`` when None; ``nan``/``inf`` kept."""
+    """A value without its unit, e.g. ``23.10``; ``—`` when None; ``nan``/``inf`` kept.
+
+    When even 6 decimals cannot tell ``value`` from a reference (23.0000004 against 23), the
+    value is written in full (``repr``) rather than as ``23.000000``, which would read as equal
+    to a ``<= 23`` limit it exceeds.
+    """
     if value is None:
         return "—"
     if not math.isfinite(value):
         return str(value)
-    return f"{value:.{_decimals(value, unit, refs)}f}"
+    refs = list(refs)
+    dp = _decimals(value, unit, refs)
+    if any(value != ref and round(value, dp) == round(ref, dp) for ref in refs):
+        return repr(float(value))
+    return f"{value:.{dp}f}"
+
+
+def exact_number(value: float) -> str:
+    """A limit or prescription as given: ``23``, ``19.5``; never rounded (``:g`` keeps only 6
+    significant digits, so 23.0000005 would print as ``23``)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
 
 
 def unit_suffix(unit: str) -> str:
@@ -124,7 +140,7 @@ def fmt_value(value: float | None, unit: str, limits: Iterable[Limit] = ()) -> s
 
 def fmt_limit(limit: Limit) -> str:
     """``< 23 Gy``, ``>= 95%``, ``< 1.2``."""
-    return f"{limit.comparator} {limit.value:g}{unit_suffix(limit.unit)}"
+    return f"{limit.comparator} {exact_number(limit.value)}{unit_suffix(limit.unit)}"
 
 
 def fmt_margin(c: ConstraintResult) -> str:
@@ -182,7 +198,7 @@ def metric_text(c: ConstraintResult) -> str:
 
 def fmt_gy(value: float | None) -> str:
     """``50 Gy`` / ``unknown``."""
-    return "unknown" if value is None else f"{value:g} Gy"
+    return "unknown" if value is None else f"{exact_number(value)} Gy"
 
 
 @dataclass(frozen=True)
@@ -233,6 +249,22 @@ class MatchRow:
     matched_roi: str | None
     match: str | None
     lesion: str | None
+
+
+_FX_RE = re.compile(r"\.(\d+fx)(?:\b|$)")
+
+
+def table_tags(rows: tuple[ConstraintResult, ...]) -> list[str] | None:
+    """When rows repeat (structure, metric, basis), e.g. one per fraction table of a
+    multi-plan case, a tag telling them apart: ``3fx`` from the id, else the whole id."""
+    keys = [(c.lesion, c.structure, c.metric, c.dose_basis) for c in rows]
+    if len(set(keys)) == len(keys):
+        return None
+    tags = []
+    for c in rows:
+        m = _FX_RE.search(c.id)
+        tags.append(m.group(1) if m else c.id)
+    return tags
 
 
 def matching_decisions(result: Result) -> list[MatchRow]:

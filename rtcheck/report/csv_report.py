@@ -3,7 +3,9 @@
 Columns: ``id, lesion, structure, matched_roi, match, metric, value, unit``, then two columns
 per acceptance level (``<level>_comparator``, ``<level>_limit``, numbers kept numeric for
 pipelines), then ``status, level, margin, reason, source, dose_basis, note, priority,
-endpoint``. Empty cells mean None. Floats are written with full precision (``repr``).
+endpoint``. Empty cells mean None. Floats are written with full precision (``repr``). A text
+cell starting with ``= + - @``, a tab or a line break is prefixed with ``'`` so that a
+spreadsheet shows it instead of running it as a formula.
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ TAIL_COLUMNS = (
 )  # fmt: skip
 
 
+#: First characters that make Excel, LibreOffice or Google Sheets read a cell as a formula
+#: (``=HYPERLINK(...)`` in an ROI name would become a live link or a command).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+    if isinstance(value, (int, float)):
+        return repr(value)  # numbers stay numbers, a negative margin keeps its minus
+    text = str(value)
+    # A text cell (names, reasons) that a spreadsheet would run as a formula gets a leading
+    # apostrophe (OWASP "CSV injection"); the JSON report has the name unchanged.
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def columns(result: Result) -> list[str]:
@@ -56,7 +66,7 @@ def render_csv(result: Result) -> str:
     levels = levels_used(result, result.all_constraints)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(columns(result))
+    writer.writerow([_cell(col) for col in columns(result)])
     for c in result.all_constraints:
         writer.writerow(_row(c, levels))
     return buf.getvalue()

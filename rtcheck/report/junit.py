@@ -20,7 +20,15 @@ import re
 import xml.etree.ElementTree as ET
 from typing import BinaryIO
 
-from rtcheck.report.common import SEVERITY_LABELS, all_findings, fmt_limit, fmt_margin, fmt_value
+from rtcheck.report.common import (
+    SEVERITY_LABELS,
+    all_findings,
+    exact_number,
+    fmt_limit,
+    fmt_margin,
+    fmt_value,
+    table_tags,
+)
 from rtcheck.result import RESULT_SCHEMA_VERSION, ConstraintResult, Result, Status, Verdict
 
 __all__ = ["render_junit", "write_junit"]
@@ -56,9 +64,10 @@ def _details(c: ConstraintResult) -> str:
     return "\n".join(lines)
 
 
-def _testcase(parent: ET.Element, c: ConstraintResult, classname: str) -> str:
+def _testcase(parent: ET.Element, c: ConstraintResult, classname: str, tag: str | None) -> str:
+    name = _case_name(c) + (f" ({tag})" if tag else "")
     case = ET.SubElement(
-        parent, "testcase", {"classname": _x(classname), "name": _x(_case_name(c)), "time": "0"}
+        parent, "testcase", {"classname": _x(classname), "name": _x(name), "time": "0"}
     )
     if c.status is Status.FAIL:
         value = fmt_value(c.value, c.unit, c.limits)
@@ -97,10 +106,18 @@ def _verdict_suite(root: ET.Element, result: Result) -> list[str]:
         ("fractions", p.fractions),
         ("fractions_source", p.fractions_source),
         ("dose_summation", p.dose_summation),
+        ("alpha_beta", ", ".join(f"{k} {exact_number(v)} Gy" for k, v in p.alpha_beta)),
+        ("dose_grid", p.dose_grid),
         ("protocol", f"{result.protocol.id} {result.protocol.version}"),
+        ("protocol_file", result.protocol.source_file),
+        ("protocol_sha256", result.protocol.source_sha256),
         ("rtcheck_version", result.rtcheck_version),
         ("schema_version", RESULT_SCHEMA_VERSION),
         *((f"count_{k}", v) for k, v in result.counts.items()),
+        *(
+            (f"input_{i}", f"{f.modality} {f.path} sha256:{f.sha256 or 'not computed'}")
+            for i, f in enumerate(result.inputs, 1)
+        ),
     ):
         ET.SubElement(props, "property", {"name": key, "value": _x(value)})
     case = ET.SubElement(
@@ -146,7 +163,12 @@ def render_junit(result: Result) -> bytes:
             continue
         suite = _suite(root, name, result)
         classname = f"rtcheck.{result.protocol.id}.{key}"
-        suite_statuses = [_testcase(suite, c, classname) for c in constraints]
+        # one testcase per (classname, name): a multi-plan case has the same organ metric once
+        # per fraction table; dashboards that merge equal names would hide a failure
+        tags = table_tags(constraints) or [None] * len(constraints)
+        suite_statuses = [
+            _testcase(suite, c, classname, tag) for c, tag in zip(constraints, tags, strict=True)
+        ]
         _set_counts(suite, suite_statuses)
         statuses += suite_statuses
     _set_counts(root, statuses)

@@ -20,6 +20,7 @@ from reportlab.platypus import (
     Flowable,
     Image,
     KeepTogether,
+    LayoutError,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -44,6 +45,7 @@ from rtcheck.report.pdf_layout import (
     WIDTH,
     NumberedCanvas,
     esc,
+    glyph_safe,
     styles,
 )
 from rtcheck.report.plot import dvh_png
@@ -151,8 +153,7 @@ def _meta(v: ReportView) -> Table:
         ("Fractions", f"{v.fractions} (from {v.fractions_source})"),
         ("Protocol", f"{v.protocol} — {v.protocol_title}"),
         ("Citation", v.citation),
-        ("Dose", v.summation + (f"; α/β: {v.alpha_beta}" if not v.single_plan and v.alpha_beta
-                                else "")),
+        ("Dose", v.summation + (f"; α/β: {v.alpha_beta}" if v.alpha_beta else "")),
         ("Dose grid", v.dose_grid),
         ("Checked", f"{v.created} with rtcheck {v.version} "
                     f"(result schema {RESULT_SCHEMA_VERSION})"),
@@ -390,16 +391,36 @@ def render_pdf(result: Result) -> bytes:
         subject=f"Plan check {v.verdict.word}", creator="rtcheck", invariant=True,
     )  # fmt: skip
     info = {
-        "patient": f"{v.patient_name}  ·  ID {v.patient_id}",
-        "plan": f"Plan {v.plans}  ·  {v.protocol_id}  ·  "
-        + (f"{v.fractions} fx" if v.result.plan.fractions is not None else v.fractions_source),
+        "patient": glyph_safe(f"{v.patient_name}  ·  ID {v.patient_id}"),
+        "plan": glyph_safe(
+            f"Plan {v.plans}  ·  {v.protocol_id}  ·  "
+            + (f"{v.fractions} fx" if v.result.plan.fractions is not None else v.fractions_source)
+        ),
         "verdict": f"{v.verdict.symbol} {v.verdict.word}",
         "verdict_css": v.verdict.css,
         "footer": f"rtcheck {v.version} · {v.created} · a second check, not a replacement "
         "for clinical judgement",
     }
-    doc.build(_story(v), canvasmaker=functools.partial(NumberedCanvas, frame_info=info))
+    canvas = functools.partial(NumberedCanvas, frame_info=info)
+    try:
+        doc.build(_story(v), canvasmaker=canvas)
+    except LayoutError:
+        # A cell taller than a page (a reason or finding of thousands of characters) cannot
+        # be kept whole: only then may rows split across pages, rather than no PDF at all.
+        buf.seek(0)
+        buf.truncate()
+        doc.build(_split_rows(_story(v)), canvasmaker=canvas)
     return buf.getvalue()
+
+
+def _split_rows(story: list[Flowable]) -> list[Flowable]:
+    """``story`` with every table allowed to split inside a row (see :func:`render_pdf`)."""
+    for flowable in story:
+        if isinstance(flowable, Table):
+            flowable.splitInRow = 1
+        elif isinstance(flowable, KeepTogether):
+            _split_rows(flowable._content)
+    return story
 
 
 def write_pdf(result: Result, out: BinaryIO) -> None:

@@ -90,9 +90,29 @@ def styles() -> dict[str, ParagraphStyle]:
     return s
 
 
+@cache
+def _covered() -> frozenset[int]:
+    """Code points every PDF font has a glyph for."""
+    register_fonts()
+    maps = [set(pdfmetrics.getFont(n).face.charToGlyph) for n in (SANS, BOLD, MONO, ITALIC)]
+    return frozenset(set.intersection(*maps))
+
+
+def glyph_safe(text: object) -> str:
+    """``text`` with every character the fonts cannot draw written as ``[U+98DF]``.
+
+    DejaVu has no CJK glyphs: without this, ``PTV 食道`` and ``PTV 肝臓`` would both print as
+    ``PTV`` and two empty boxes, indistinguishable on the chart copy. The code point keeps
+    names apart and traceable to the JSON report, which has them unchanged.
+    """
+    s = "" if text is None else str(text)
+    covered = _covered()
+    return "".join(ch if ord(ch) in covered or ch.isspace() else f"[U+{ord(ch):04X}]" for ch in s)
+
+
 def esc(text: object) -> str:
-    """Escape a user string for reportlab's paragraph markup."""
-    return escape("" if text is None else str(text))
+    """Escape a user string for reportlab's paragraph markup (see :func:`glyph_safe`)."""
+    return escape(glyph_safe(text))
 
 
 class NumberedCanvas(Canvas):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from dataclasses import dataclass
 
 from matplotlib.figure import Figure
@@ -221,7 +222,9 @@ def _render(fig: Figure, fmt: str, dpi: float) -> bytes:
     import matplotlib
 
     buf = io.BytesIO()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC), warnings.catch_warnings():
+        # a name DejaVu cannot draw (食道) is not an error: see _glyph_safe_texts
+        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
         fig.savefig(
             buf,
             format=fmt,
@@ -256,9 +259,32 @@ def dvh_svg(result: Result) -> str | None:
     return text
 
 
+def _glyph_safe_texts(fig: Figure) -> None:
+    """Write characters DejaVu Sans lacks as ``[U+98DF]`` in every text of ``fig``.
+
+    In a PNG they would be empty boxes, and two lesions named in Chinese or Japanese would
+    have indistinguishable legend entries (the PDF tables do the same, ``pdf_layout``).
+    """
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+    from matplotlib.text import Text
+
+    charmap = FT2Font(font_manager.findfont("DejaVu Sans")).get_charmap()
+    for item in fig.findobj(Text):
+        text = item.get_text()
+        if all(ord(ch) in charmap or ch.isspace() for ch in text):
+            continue
+        item.set_text(
+            "".join(
+                ch if ord(ch) in charmap or ch.isspace() else f"[U+{ord(ch):04X}]" for ch in text
+            )
+        )
+
+
 def dvh_png(result: Result, dpi: float = 170) -> bytes | None:
     """The DVH plot as PNG bytes (for the PDF), or None without curves."""
     fig = _figure(result)
     if fig is None:
         return None
+    _glyph_safe_texts(fig)
     return _render(fig, "png", dpi)

@@ -106,7 +106,7 @@ def _header(console: Console, result: Result, groups: Groups, look: Look) -> Non
     fx = cm.fractions_text(p)
     dose = p.dose_summation
     if p.alpha_beta:
-        dose += "; α/β " + ", ".join(f"{k} {v:g} Gy" for k, v in p.alpha_beta)
+        dose += "; α/β " + ", ".join(f"{k} {cm.exact_number(v)} Gy" for k, v in p.alpha_beta)
     rows = [
         ("Patient", f"{cm.person_name(p.patient_name)} (ID {p.patient_id or '—'})"),
         ("Plan", ", ".join(p.plan_labels) or "—"),
@@ -115,11 +115,30 @@ def _header(console: Console, result: Result, groups: Groups, look: Look) -> Non
         ("Version", result.protocol.version),
         ("Dose", dose),
     ]
+    if result.protocol.source_file:
+        sha = result.protocol.source_sha256
+        rows.append(
+            ("Protocol file", result.protocol.source_file + (f" (SHA-256 {sha})" if sha else ""))
+        )
     if not result.lesions and p.prescriptions:
         rx = ", ".join(f"{t} {cm.fmt_gy(d)} ({s})" for t, d, s in p.prescriptions)
         rows.append(("Prescriptions", rx))
+    if result.lesions:  # the lesion table shows each Rx; say where each came from
+        by_source: dict[str, list[str]] = {}
+        for lesion in result.lesions:
+            by_source.setdefault(lesion.prescription_source or "unknown", []).append(lesion.name)
+        rows.append(("Rx from", "; ".join(f"{s} ({', '.join(n)})" for s, n in by_source.items())))
     if p.dose_grid:
         rows.append(("Dose grid", p.dose_grid))
+    if result.inputs:
+        n = len(result.inputs)
+        rows.append(
+            (
+                "Inputs",
+                f"{n} file{'s' if n != 1 else ''}, SHA-256 of each in the JSON, HTML, PDF "
+                "and JUnit reports",
+            )
+        )
     for key, value in rows:
         meta.add_row(Text(key), Text(look.plain(value)))
     print_table(console, meta)

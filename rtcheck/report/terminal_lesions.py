@@ -131,7 +131,10 @@ def _lesion_table(
             cells += [Text(lesion.plan_label or look.dash()), Text("?" if fx is None else str(fx))]
         rx = lesion.prescription_gy
         cells += [
-            Text("unknown" if rx is None else f"{rx:g}", style=look.style("" if rx else "yellow")),
+            Text(
+                "unknown" if rx is None else cm.exact_number(rx),
+                style=look.style("" if rx else "yellow"),
+            ),
             Text(look.plain(cm.fmt_number(lesion.volume_cc, "cc"))),
         ]
         cells += [_cell(lesion, col, look) for col in cols]

@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rtcheck.report import common as cm
-from rtcheck.report.common import is_not_contoured
+from rtcheck.report.common import is_not_contoured, table_tags
 from rtcheck.report.terminal_style import Look, fits, new_table, print_table, status_text
 from rtcheck.result import ConstraintResult, Limit, Result, Status
 
@@ -171,22 +171,6 @@ def margin_text(c: ConstraintResult, look: Look) -> str:
 def longest(names: Iterable[str], cap: int = 20) -> int:
     """Length of the longest name, at most ``cap``: a column's minimum width."""
     return min(cap, max((len(n) for n in names), default=1))
-
-
-_FX_RE = re.compile(r"\.(\d+fx)(?:\b|$)")
-
-
-def table_tags(rows: tuple[ConstraintResult, ...]) -> list[str] | None:
-    """When rows repeat (structure, metric, basis), e.g. one per fraction table of a
-    multi-plan case, a tag telling them apart: ``3fx`` from the id, else the whole id."""
-    keys = [(c.lesion, c.structure, c.metric, c.dose_basis) for c in rows]
-    if len(set(keys)) == len(keys):
-        return None
-    tags = []
-    for c in rows:
-        m = _FX_RE.search(c.id)
-        tags.append(m.group(1) if m else c.id)
-    return tags
 
 
 def _structure(c: ConstraintResult) -> str:

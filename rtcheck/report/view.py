@@ -55,7 +55,7 @@ class ConstraintTable:
     rows: tuple[ConstraintRow, ...]
 
 
-def _row(c: ConstraintResult, levels: list[str]) -> ConstraintRow:
+def _row(c: ConstraintResult, levels: list[str], tag: str | None = None) -> ConstraintRow:
     limits = []
     for level in levels:
         lim = cm.limit_for(c, level)
@@ -66,7 +66,7 @@ def _row(c: ConstraintResult, levels: list[str]) -> ConstraintRow:
         structure=c.structure,
         roi=c.matched_roi or "—",
         match=c.match or "",
-        metric=cm.metric_text(c),
+        metric=cm.metric_text(c) + (f" ({tag})" if tag else ""),
         limits=tuple(limits),
         limits_text=cm.fmt_limits(c.limits),
         value=cm.fmt_value(c.value, c.unit, c.limits),
@@ -81,7 +81,10 @@ def _row(c: ConstraintResult, levels: list[str]) -> ConstraintRow:
 def constraint_table(result: Result, constraints: tuple[ConstraintResult, ...]) -> ConstraintTable:
     """Format ``constraints`` with one limit column per level they use."""
     levels = cm.levels_used(result, constraints)
-    return ConstraintTable(tuple(levels), tuple(_row(c, levels) for c in constraints))
+    # rows repeated once per fraction table (multi-plan) are told apart by their table
+    tags = cm.table_tags(constraints) or [None] * len(constraints)
+    rows = tuple(_row(c, levels, tag) for c, tag in zip(constraints, tags, strict=True))
+    return ConstraintTable(tuple(levels), rows)
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,7 @@ def build_view(result: Result) -> ReportView:
         created=result.created or "—",
         version=result.rtcheck_version or "unknown",
         summation=p.dose_summation,
-        alpha_beta=", ".join(f"{k} {v:g} Gy" for k, v in p.alpha_beta),
+        alpha_beta=", ".join(f"{k} {cm.exact_number(v)} Gy" for k, v in p.alpha_beta),
         dose_grid=p.dose_grid or "—",
         single_plan=single,
         verdict=StatusView(symbol, word, cm.status_class(result.verdict)),

@@ -1,0 +1,144 @@
+"""Follow-ups of the third review that touch the evaluation (docs/safety.md, "Third review").
+
+Cases from ``tests/safety_cases.py``: a PTV far from a cord and an oesophagus, TG-101 5 fx
+passes; the oesophagus gets a 40 Gy hot spot where the truth is FAIL
+(TG-101 5 fx: Esophagus Max[Gy] < 35 Gy).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from rtcheck.cli import main
+from rtcheck.protocol import Protocol, load_protocol
+from rtcheck.result import Status, Verdict
+from tests.safety_cases import (
+    ESO_XY,
+    CaseSpec,
+    check_spec,
+    edit,
+    falloff,
+    rows,
+    with_hotspot,
+    write_case,
+)
+
+ESO_NUMBER = 5  # base_rois(): Esophagus is ROI 5
+
+
+@pytest.fixture(scope="module")
+def tg101() -> Protocol:
+    return load_protocol("tg101")
+
+
+def _hot_eso() -> CaseSpec:
+    return CaseSpec(dose_fn=with_hotspot(falloff(), (ESO_XY[0], ESO_XY[1], 0.0), 40.0))
+
+
+def _eso_item(ds):
+    return next(r for r in ds.ROIContourSequence if int(r.ReferencedROINumber) == ESO_NUMBER)
+
+
+def _open_contours(ds) -> None:
+    for c in _eso_item(ds).ContourSequence:
+        c.ContourGeometricType = "OPEN_PLANAR"
+
+
+def test_organ_drawn_with_open_contours_only_blocks_the_pass(tmp_path, tg101):
+    """An oesophagus drawn, but with OPEN_PLANAR contours only, used to count as 'not
+    contoured' (INFO), so its rows were skipped without blocking: PASS on a 40 Gy hot spot."""
+    result = check_spec(
+        _hot_eso(), tmp_path, tg101, mutate=lambda f: edit(f.rtstruct, _open_contours)
+    )
+    eso = rows(result, "Esophagus")
+    assert eso and all(r.status is Status.NOT_EVALUATED for r in eso)
+    assert all("none closed planar" in (r.reason or "") for r in eso)
+    assert result.verdict is Verdict.INCOMPLETE
+
+
+def test_organ_without_any_contour_is_still_not_contoured(tmp_path, tg101):
+    """Control: an ROI left empty (a template structure never drawn) stays 'not contoured',
+    which blocks nothing unless required; the rest of the plan passes."""
+
+    def empty(ds) -> None:
+        item = _eso_item(ds)
+        del item.ContourSequence
+
+    result = check_spec(CaseSpec(), tmp_path, tg101, mutate=lambda f: edit(f.rtstruct, empty))
+    eso = rows(result, "Esophagus")
+    assert eso and all(r.status is Status.NOT_EVALUATED for r in eso)
+    assert all("not contoured" in (r.reason or "") for r in eso)
+    assert result.verdict is Verdict.PASS
+
+
+def _shifted_copies(ds) -> None:
+    item = _eso_item(ds)
+    extra = []
+    for c in item.ContourSequence:
+        c2 = copy.deepcopy(c)
+        p = np.array(c2.ContourData, float).reshape(-1, 3)
+        p[:, 0] += 2.0
+        c2.ContourData = [f"{v:.4f}" for v in p.ravel()]
+        extra.append(c2)
+    item.ContourSequence = [*item.ContourSequence, *extra]
+
+
+def test_rows_of_a_structure_with_overlapping_contours_show_no_value(tmp_path, tg101):
+    """Even-odd of a contour and its 2 mm shifted copy leaves two crescents: Max reads about
+    18 Gy where the truth is about 44 Gy. The rows must not show such a value as judged."""
+    result = check_spec(
+        _hot_eso(), tmp_path, tg101, mutate=lambda f: edit(f.rtstruct, _shifted_copies)
+    )
+    eso = rows(result, "Esophagus")
+    assert eso and all(r.status is Status.NOT_EVALUATED for r in eso)
+    assert all("overlap" in (r.reason or "") for r in eso)
+    assert result.verdict is Verdict.INCOMPLETE
+
+
+EQD2_PROTOCOL = """\
+format: 1
+id: eqd2default
+title: EQD2 default test (synthetic limit)
+version: "test"
+citation: "synthetic"
+sources: {T1: {citation: "test fixture"}}
+levels: [limit]
+point_max: Max
+tables:
+  any:
+    constraints:
+      - {structure: Esophagus, metric: "Max[EQD2Gy]", comparator: "<", limits: {limit: 500},
+         source: T1}
+"""
+
+
+def test_eqd2_limit_without_alpha_beta_uses_the_default_and_says_so(tmp_path):
+    """No alpha/beta in the file: the oesophagus (late-responding tissue, rtcheck default
+    3 Gy) is judged on EQD2(a/b=3), the row says so and a WARNING names the row."""
+    path = tmp_path / "eqd2.yaml"
+    path.write_text(EQD2_PROTOCOL, encoding="utf-8")
+    result = check_spec(CaseSpec(), tmp_path / "case", load_protocol(str(path)))
+    (row,) = rows(result, "Esophagus")
+    assert row.status is Status.PASS and row.dose_basis == "EQD2(a/b=3)"
+    assert "alpha/beta 3 Gy: rtcheck default" in (row.note or "")
+    warn = [f for f in result.findings if f.code == "alpha_beta.default"]
+    assert len(warn) == 1 and warn[0].severity.name == "WARNING"
+    assert "Esophagus Max[EQD2Gy]" in warn[0].message
+
+
+def test_info_shows_overlapping_contours(tmp_path, capsys):
+    """`rtcheck info` computes the volume from the contours: the ERROR that makes check refuse
+    the structure must show there too (JSON and table)."""
+    files = write_case(CaseSpec(), tmp_path)
+    edit(files.rtstruct, _shifted_copies)
+    assert main(["info", str(tmp_path), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    case = out["cases"][0] if "cases" in out else out
+    codes = [f["code"] for f in case["findings"]]
+    assert "structure.overlapping_contours" in codes
+    assert main(["info", str(tmp_path)]) == 0
+    assert "overlapping_contours" in capsys.readouterr().out
