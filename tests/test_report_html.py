@@ -237,3 +237,49 @@ def test_organs_not_contoured_have_their_own_table(tmp_path: Path) -> None:
     attention = html[html.index('<section class="attention">') :]
     attention = attention[: attention.index("</section>")]
     assert "22 protocol structures absent from the plan, 37 constraints" in attention
+
+
+HOSTILE_NAME = 'Doe^Jane"; } body { display: none } </style><script>alert(1)</script>\\'
+
+
+def test_print_header_is_a_safe_css_string() -> None:
+    """The running header of printed pages carries the patient name inside a <style>
+    element: quotes, braces, backslashes and </style> must not escape the CSS string."""
+    from dataclasses import replace
+
+    result = fail_result()
+    result = replace(result, plan=replace(result.plan, patient_name=HOSTILE_NAME))
+    html = render_html(result)
+    styles = re.findall(r"<style>(.*?)</style>", html, flags=re.S)
+    header = [s for s in styles if "@top-left" in s]
+    assert len(header) == 1, "no running print header"
+    content = re.search(r'content: "([^"]*)";', header[0])
+    assert content, header[0]
+    assert "<" not in content.group(1) and "}" not in content.group(1)
+    assert "<script>" not in html
+
+
+@pytest.mark.browser
+def test_printed_html_repeats_patient_and_verdict_on_every_page(tmp_path: Path) -> None:
+    """Printed from a browser, every page names the verdict and the patient (as the PDF
+    does), so a loose page cannot be filed in the wrong chart or read without its verdict."""
+    from dataclasses import replace
+
+    from pypdf import PdfReader
+
+    result = fail_result()
+    result = replace(result, plan=replace(result.plan, patient_name=HOSTILE_NAME))
+    page = tmp_path / "report.html"
+    write_report(result, page)
+    pdf = tmp_path / "printed.pdf"
+    run = _run_chromium(
+        ["--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()], tmp_path / "p"
+    )
+    assert pdf.exists(), run.stderr.decode(errors="replace")[-2000:]
+    pages = PdfReader(pdf).pages
+    assert len(pages) >= 2
+    word = {"fail": "FAIL"}[result.verdict.value]
+    for i, p in enumerate(pages, start=1):
+        text = p.extract_text()
+        assert f"rtcheck {word}" in text and "Doe" in text, (i, text[:200])
+        assert f"page {i} of {len(pages)}" in text, (i, text[:200])

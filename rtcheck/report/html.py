@@ -36,7 +36,20 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals["severity_label"] = lambda sev: SEVERITY_LABELS[sev]
+    env.filters["css_string"] = css_string
     return env
+
+
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string safe inside a ``<style>`` element.
+
+    Every character other than letters, digits, space and ``.,:;_-()/#`` becomes a CSS hex
+    escape (``\\3C `` for ``<``), so quotes, backslashes, line breaks and ``</style>`` in a
+    patient name or plan label cannot end the string or the element.
+    """
+    safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;_-()/#")
+    body = "".join(ch if ch in safe else f"\\{ord(ch):X} " for ch in text)
+    return Markup(f'"{body}"')
 
 
 def render_html(result: Result) -> str:

@@ -186,6 +186,14 @@ class ReportView:
         """Document title."""
         return f"rtcheck {self.verdict.word}: {self.patient_id} {self.plans}"
 
+    @property
+    def print_header(self) -> str:
+        """Running header of every printed page (as the PDF's): verdict, patient, plan."""
+        return (
+            f"rtcheck {self.verdict.word} · {self.patient_name} · ID {self.patient_id} · "
+            f"plan {self.plans} · {self.protocol_id}"
+        )
+
 
 def build_view(result: Result) -> ReportView:
     """Format ``result`` for the human-readable reports."""
