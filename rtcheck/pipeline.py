@@ -34,7 +34,7 @@ from rtcheck.io.discover import load_case
 from rtcheck.model import Case, StructureSet
 from rtcheck.names import TargetKind, find_targets, normalise
 from rtcheck.names.usermap import name_map_findings
-from rtcheck.plausibility import LesionDose, dose_plausibility
+from rtcheck.plausibility import LesionDose, dose_plausibility, limit_plausibility
 from rtcheck.protocol import AppliesTo, Constraint, Protocol, load_protocol
 from rtcheck.resolve import StructureResolver
 from rtcheck.result import ConstraintResult, DvhCurve, InputFile, PlanInfo, Result
@@ -144,6 +144,7 @@ def check_case(
     )
     organ = _organ_outcomes(protocol, doses, fx_source, env)
     findings += targets.findings + _plausibility(doses, targets) + resolver.report()
+    findings += limit_plausibility([o.result for o in organ + targets.outcomes])
     for _, choice in env.used:
         comp = env.composite(choice.key)
         if comp is not None:

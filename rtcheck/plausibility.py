@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from rtcheck.doseset import DoseSet, PlanDose
 from rtcheck.errors import Finding, Severity
+from rtcheck.result import ConstraintResult
 
 __all__ = ["PLAUSIBLE_FRACTION", "PLAUSIBLE_MAX_FRACTION", "LesionDose", "dose_plausibility"]
 
@@ -219,3 +220,43 @@ def _where(pd: PlanDose) -> str:
     if pd.dose.source:
         return ""
     return f" (dose {', '.join(pd.components)})" if pd.components else ""
+
+
+# ----------------------------------------------------------------------------- protocol limits
+#: An upper dose limit above this (Gy, in any basis) is far above any dose a plan delivers:
+#: most likely a cGy number written for a ``[Gy]`` metric. A guard against a unit slip in a
+#: user's protocol file, not a clinical value (``docs/protocols.md``, third review).
+IMPLAUSIBLE_LIMIT_GY = 200.0
+
+_TO_GY = {"Gy": 1.0, "cGy": 0.01}
+
+
+def limit_plausibility(rows: Sequence[ConstraintResult]) -> list[Finding]:
+    """A WARNING per row whose upper dose limit exceeds :data:`IMPLAUSIBLE_LIMIT_GY`.
+
+    Such a limit is always met, so the row would pass whatever the dose; lower limits
+    (coverage) cannot pass falsely this way and are not checked.
+    """
+    out: list[Finding] = []
+    for r in rows:
+        factor = _TO_GY.get(r.unit)
+        if factor is None:
+            continue
+        high = [
+            lim
+            for lim in r.limits
+            if lim.comparator in ("<", "<=") and lim.value * factor > IMPLAUSIBLE_LIMIT_GY
+        ]
+        if high:
+            out.append(
+                Finding(
+                    "protocol.limit_implausible",
+                    f"{r.structure} {r.metric}: limit {high[0].value:g} {r.unit} "
+                    f"({high[0].level}) is above {IMPLAUSIBLE_LIMIT_GY:g} Gy, far above any "
+                    "delivered dose, so it is always met: a cGy value written for a [Gy] "
+                    "metric? Check the protocol file",
+                    Severity.WARNING,
+                    subject=r.structure,
+                )
+            )
+    return out

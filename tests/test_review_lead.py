@@ -142,3 +142,26 @@ def test_info_shows_overlapping_contours(tmp_path, capsys):
     assert "structure.overlapping_contours" in codes
     assert main(["info", str(tmp_path)]) == 0
     assert "overlapping_contours" in capsys.readouterr().out
+
+
+CGY_SLIP = EQD2_PROTOCOL.replace('metric: "Max[EQD2Gy]"', 'metric: "Max[Gy]"').replace(
+    "limit: 500}", "limit: 3500}"
+)
+
+
+def test_a_cgy_number_in_a_gy_limit_is_warned(tmp_path):
+    """`Max[Gy] < 3500` (3500 cGy meant) is met by any plan: the row passes, so a WARNING
+    must say the limit is implausible."""
+    path = tmp_path / "slip.yaml"
+    path.write_text(CGY_SLIP, encoding="utf-8")
+    result = check_spec(_hot_eso(), tmp_path / "case", load_protocol(str(path)))
+    (row,) = rows(result, "Esophagus")
+    assert row.status is Status.PASS  # 44 Gy < 3500: the slip hides the failure
+    warn = [f for f in result.findings if f.code == "protocol.limit_implausible"]
+    assert len(warn) == 1 and "3500 Gy" in warn[0].message
+    assert warn[0].severity.name == "WARNING"
+
+
+def test_plausible_limits_are_not_warned(tmp_path):
+    result = check_spec(CaseSpec(), tmp_path, load_protocol("tg101"))
+    assert not [f for f in result.findings if f.code == "protocol.limit_implausible"]
