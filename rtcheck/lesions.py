@@ -212,9 +212,14 @@ def _dvh_metrics(dvh: DVH, rx: float | None) -> LesionMetrics:
             _note(
                 "lesion.outside_grid",
                 f"{dvh.outside_volume_cc:.3g} cc of the target lies outside the dose grid; its "
-                "metrics are not computed",
+                "metrics are not computed"
+                + (
+                    "; a prescribed target the dose does not cover keeps the plan from passing"
+                    if rx
+                    else ""
+                ),
                 dvh.name,
-                Severity.WARNING,
+                Severity.ERROR if rx else Severity.WARNING,
             )
         )
         return m

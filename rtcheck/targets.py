@@ -89,6 +89,9 @@ def evaluate_targets(
         for les in mine:
             les.metrics = computed[les.name]
             les.dvh = les.metrics.dvh
+            # a lesion finding that keeps the plan from passing (a prescribed target the dose
+            # grid does not cover) must reach the verdict, not only the lesion's section
+            out.findings += [f for f in les.metrics.findings if f.severity is Severity.ERROR]
     rules = _has_target_rules(protocol)
     out.findings += _table_rx_notes(protocol, lesions) if rules else []
     results, plan_rows = [], []

@@ -22,6 +22,7 @@ from tests.safety_cases import (
     check_spec,
     edit,
     falloff,
+    grid,
     rows,
     with_hotspot,
     write_case,
@@ -165,3 +166,22 @@ def test_a_cgy_number_in_a_gy_limit_is_warned(tmp_path):
 def test_plausible_limits_are_not_warned(tmp_path):
     result = check_spec(CaseSpec(), tmp_path, load_protocol("tg101"))
     assert not [f for f in result.findings if f.code == "protocol.limit_implausible"]
+
+
+ESO_ONLY = EQD2_PROTOCOL.replace('metric: "Max[EQD2Gy]"', 'metric: "Max[Gy]"').replace(
+    "limit: 500}", "limit: 35}"
+)
+
+
+def test_prescribed_target_outside_the_dose_grid_blocks_the_pass(tmp_path):
+    """Acceptance audit: a dose grid cropped through the PTV (x up to 25 mm; the PTV spans
+    5-35 mm) used to give PASS, exit 0, with a WARNING: the target's dose is unknown."""
+    spec = CaseSpec(geometry=grid(hi=(25.0, 60.0, 60.0)))
+    path = tmp_path / "eso.yaml"
+    path.write_text(ESO_ONLY, encoding="utf-8")
+    result = check_spec(spec, tmp_path / "case", load_protocol(str(path)))
+    (row,) = rows(result, "Esophagus")
+    assert row.status is Status.PASS
+    out = [f for f in result.findings if f.code == "lesion.outside_grid"]
+    assert out and out[0].severity.name == "ERROR"
+    assert result.verdict is Verdict.INCOMPLETE
