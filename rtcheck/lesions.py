@@ -30,7 +30,7 @@ from rtcheck.errors import Finding, Severity
 from rtcheck.geometry import derive
 from rtcheck.geometry.planes import PlaneStack, plane_stack
 from rtcheck.geometry.rasterize import MAX_CELLS, Occupancy, choose_resolution, rasterize
-from rtcheck.model import GridGeometry, Roi
+from rtcheck.model import DoseGrid, GridGeometry, Roi
 from rtcheck.names import TargetCandidate, TargetKind, TargetSearch
 from rtcheck.resolve import outside_tolerance_cc
 
@@ -50,6 +50,33 @@ def lesion_targets(search: TargetSearch) -> tuple[TargetKind | None, tuple[Targe
         if found:
             return kind, found
     return None, ()
+
+
+# ----------------------------------------------------------------------------- plan maximum
+@dataclass(frozen=True)
+class DoseMaximum:
+    """The largest voxel value of a dose and where it is."""
+
+    value_gy: float
+    position_mm: tuple[float, float, float]
+    points_at_max: int
+
+
+def dose_maximum(dose: DoseGrid) -> DoseMaximum | None:
+    """:attr:`DoseGrid.max_gy` with the patient position of its grid point, None if empty.
+
+    The maximum of the trilinear dose is a grid point value, so this is the plan's maximum
+    anywhere. Among grid points sharing the value the first in the stored voxel order is given;
+    ``points_at_max`` counts them.
+    """
+    values = dose.dose_gy
+    if values.size == 0:
+        return None
+    top = dose.max_gy
+    k, j, i = np.unravel_index(int(np.argmax(values)), values.shape)
+    xyz = dose.geometry.index_to_patient(np.array([i, j, k], dtype=float))
+    position = (float(xyz[0]), float(xyz[1]), float(xyz[2]))
+    return DoseMaximum(top, position, int(np.count_nonzero(values == top)))
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -145,6 +145,7 @@ def check_case(
     organ = _organ_outcomes(protocol, doses, fx_source, env)
     findings += targets.findings + _plausibility(doses, targets) + resolver.report()
     findings += limit_plausibility([o.result for o in organ + targets.outcomes])
+    findings += _omissions(protocol)
     for _, choice in env.used:
         comp = env.composite(choice.key)
         if comp is not None:
@@ -219,6 +220,18 @@ def _fractions_finding(pd: PlanDose, n: int, confirmed: bool) -> Finding:
         f"{pd.fractions}"
     )
     return Finding("fractions.overridden", message, Severity.ERROR, source, pd.label)
+
+
+def _omissions(protocol: Protocol) -> list[Finding]:
+    """INFO findings naming the source values the protocol deliberately does not ship."""
+    return [
+        Finding(
+            "protocol.omitted",
+            f"{protocol.id} does not check: {o.what} [{', '.join(o.source)}]: {o.reason}",
+            Severity.INFO,
+        )
+        for o in protocol.omitted
+    ]
 
 
 def _plausibility(doses: DoseSet, targets: TargetEvaluation) -> list[Finding]:

@@ -32,8 +32,8 @@ import numpy as np
 from rtcheck.dvh.compute import DvhOptions, PreparedDose, compute_dvh, dvh_from_occupancy
 from rtcheck.dvh.dvh import DVH
 from rtcheck.errors import Finding, Severity
-from rtcheck.geometry import derive
-from rtcheck.geometry.planes import plane_stack
+from rtcheck.geometry import derive, margins
+from rtcheck.geometry.planes import PlaneStack, plane_stack
 from rtcheck.geometry.rasterize import Occupancy, choose_resolution, rasterize
 from rtcheck.model import GridGeometry, Roi, StructureSet
 from rtcheck.names import TargetKind, TargetSearch, match_structure, normalise
@@ -459,11 +459,37 @@ class StructureResolver:
             self._note_uncertainty(out, expr)
             return out.occupancy
         inner = self._build(expr.operand, base, factor, stack)
+        leaves = self._contour_leaves(expr.operand, stack)
+        if leaves and isinstance(expr, Ring):
+            name = expr.to_text()
+            return margins.ring_occupancy(
+                leaves, inner, expr.inner_mm, expr.outer_mm, base, factor, name
+            )
+        if leaves and isinstance(expr, Expand) and expr.margin_mm > 0:
+            return margins.expand_occupancy(leaves, expr.margin_mm, base, factor, expr.to_text())
         self._note_margin(expr, base, factor)
         if isinstance(expr, Ring):
             return derive.ring(inner, expr.inner_mm, expr.outer_mm)
         assert isinstance(expr, Expand)
         return derive.expand(inner, expr.margin_mm)
+
+    def _contour_leaves(self, expr: Expr, stack: tuple[str, ...]) -> list[PlaneStack] | None:
+        """Slab stacks whose union is ``expr``, or None when ``expr`` is not a union of ROIs
+        (its margin then uses the voxel method)."""
+        if isinstance(expr, StructureRef):
+            r = self._resolve(expr.name, (), stack)
+            if r.state is State.ROI and r.roi is not None:
+                return [self._stack(r.roi)]
+            if r.expression is not None:
+                return self._contour_leaves(r.expression, (*stack, expr.name))
+            return None
+        if isinstance(expr, TargetGroup):
+            return [self._stack(self._target_roi(t.name)) for t in self.targets.of_kind(expr.kind)]
+        if isinstance(expr, Combine) and expr.op is SetOp.UNION:
+            a = self._contour_leaves(expr.left, stack)
+            b = self._contour_leaves(expr.right, stack)
+            return None if a is None or b is None else a + b
+        return None
 
     def _union_all(
         self, parts: list[Occupancy], base: GridGeometry, factor: tuple[int, int, int], name: str
@@ -489,10 +515,10 @@ class StructureResolver:
         self.findings.append(
             Finding(
                 "structure.margin_approximate",
-                f"{expr.to_text()}: margin computed on cells of {cell} mm; at the edges and "
-                "corners of a shape such volumes come out smaller than the exact expansion "
-                "(measured up to 9 % for expansions and 15 % for a 0-3 mm ring on 2.5 mm "
-                "cells, docs/dvh.md 'Third review')",
+                f"{expr.to_text()}: not a margin of ROIs, so computed on cells of {cell} mm "
+                "(exact margins need an ROI or a union of ROIs); at the edges and corners of "
+                "a shape such volumes come out smaller than the exact expansion (measured up "
+                "to 9 % on 2.5 mm cells, docs/evaluation.md section 3)",
                 Severity.WARNING,
                 subject=expr.to_text(),
             )

@@ -13,7 +13,7 @@ from typing import Any
 
 from rtcheck.errors import Finding
 
-RESULT_SCHEMA_VERSION = "1.1"
+RESULT_SCHEMA_VERSION = "1.2"
 
 
 class Status(StrEnum):
@@ -147,6 +147,62 @@ class ConstraintResult:
 
 
 @dataclass(frozen=True)
+class PlanMaximum:
+    """Where a plan's dose maximum lies and which of the plan's lesions contains it.
+
+    Information shown with every lesion of the plan; it has no status. A protocol with a
+    ``global_max_in_target`` rule judges the same question in its own constraint row
+    (``judged_by``).
+
+    Attributes
+    ----------
+    plan_label
+        Plan whose dose this is (each plan separately when there are several).
+    value_gy
+        Largest voxel value of the plan's dose, which is the maximum of the trilinear dose.
+    position_mm
+        Patient ``(x, y, z)`` mm of that dose grid point (the first in the file's voxel order
+        when several points share the value).
+    points_at_max
+        Number of dose grid points with exactly that value.
+    target_kind
+        Kind of the plan's lesions (``PTV``, or ``ITV``/``CTV``/``GTV`` when there is no PTV).
+    inside
+        The plan's lesions that contain the maximum (their maximum reaches the plan's within
+        0.01 %, the rule of ``global_max_in_target``); empty when it lies outside every one;
+        None when this cannot be told (``reason``).
+    reason
+        Why ``inside`` is unknown, else None.
+    judged_by
+        Id of the protocol row that judges it, or None when it is information only.
+    """
+
+    plan_label: str | None
+    value_gy: float
+    position_mm: tuple[float, float, float]
+    points_at_max: int
+    target_kind: str
+    inside: tuple[str, ...] | None
+    reason: str | None = None
+    judged_by: str | None = None
+
+    def to_dict(self, lesion: str | None = None) -> dict[str, Any]:
+        """JSON-ready form; ``in_this_lesion`` says whether ``lesion`` contains it."""
+        inside = None if self.inside is None else list(self.inside)
+        return {
+            "plan_label": self.plan_label,
+            "value_gy": self.value_gy,
+            "position_mm": list(self.position_mm),
+            "points_at_max": self.points_at_max,
+            "target_kind": self.target_kind,
+            "inside": inside,
+            "in_this_lesion": None if inside is None else lesion in inside,
+            "reason": self.reason,
+            "judged_by": self.judged_by,
+        }
+
+
+@dataclass(frozen=True)
 class LesionResult:
     """Per-lesion (target) metrics.
 
@@ -173,6 +229,9 @@ class LesionResult:
         Target rules (coverage, conformity table), if the protocol has them.
     findings
         Lesion-specific findings.
+    plan_maximum
+        The maximum of the lesion's plan dose and the lesions containing it (information),
+        None when the lesion has no plan dose.
     """
 
     name: str
@@ -185,9 +244,11 @@ class LesionResult:
     metrics: dict[str, float | None] = field(default_factory=dict)
     constraints: tuple[ConstraintResult, ...] = ()
     findings: tuple[Finding, ...] = ()
+    plan_maximum: PlanMaximum | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
+        pm = self.plan_maximum
         return {
             "name": self.name,
             "roi_number": self.roi_number,
@@ -199,6 +260,7 @@ class LesionResult:
             "metrics": dict(self.metrics),
             "constraints": [c.to_dict() for c in self.constraints],
             "findings": [f.to_dict() for f in self.findings],
+            "plan_maximum": None if pm is None else pm.to_dict(self.name),
         }
 
 

@@ -5,6 +5,8 @@ belongs to (:meth:`rtcheck.doseset.DoseSet.plan_for_target`), its prescription
 (:func:`rtcheck.lesions.prescription_for`) and computes its metrics on that plan's dose
 (:func:`rtcheck.lesions.lesion_metrics`). The protocol's target rules for that plan's number of
 fractions (coverage rows, conformity table, global maximum inside a target) are then judged.
+Whether each plan's dose maximum lies inside one of its lesions is always computed and given
+with every lesion (:class:`rtcheck.result.PlanMaximum`); it is judged only by such a rule.
 
 A protocol's target rules are **required** whenever they exist for the plan's fractionation:
 a rule that cannot be evaluated (unknown prescription, target outside the conformity table,
@@ -24,6 +26,7 @@ from rtcheck.evaluate import Outcome, RowSpec, evaluate_on_dvh, row_spec, table_
 from rtcheck.lesions import (
     LesionInput,
     LesionMetrics,
+    dose_maximum,
     lesion_metrics,
     lesion_targets,
     outside_fraction,
@@ -33,7 +36,7 @@ from rtcheck.names import TargetCandidate, TargetKind, TargetSearch
 from rtcheck.prescriptions import Rx, prescription_for, user_rx_for
 from rtcheck.protocol import Comparator, Protocol, Table
 from rtcheck.resolve import StructureResolver
-from rtcheck.result import ConstraintResult, LesionResult
+from rtcheck.result import ConstraintResult, LesionResult, PlanMaximum
 
 #: The global maximum counts as inside a target when the target's maximum is within this
 #: fraction of it (the engine computes exact maxima of the interpolated dose).
@@ -94,24 +97,27 @@ def evaluate_targets(
             out.findings += [f for f in les.metrics.findings if f.severity is Severity.ERROR]
     rules = _has_target_rules(protocol)
     out.findings += _table_rx_notes(protocol, lesions) if rules else []
-    results, plan_rows = [], []
+    lesion_rows, plan_rows = [], []
     for les in lesions:
         rows = _lesion_rows(protocol, les, kind, rules) if kind else []
         out.outcomes += rows
-        results.append(_lesion_result(les, [o.result for o in rows]))
+        lesion_rows.append([o.result for o in rows])
     if rules and not lesions:
         plan_rows += _no_target_rows(protocol, doses)
+    maxima: dict[int, PlanMaximum] = {}
     for pd in doses.plan_doses:
-        plan_rows += _global_max_rows(
-            protocol,
-            pd,
-            [les for les in lesions if les.plan is pd],
-            kind,
-            len(doses.plan_doses) > 1,
-        )
+        mine = [les for les in lesions if les.plan is pd]
+        rows = _global_max_rows(protocol, pd, mine, kind, len(doses.plan_doses) > 1)
+        plan_rows += rows
+        info = _plan_maximum(pd, mine, kind, rows[0].result.id if rows else None)
+        if info is not None:
+            maxima[id(pd)] = info
     out.outcomes += plan_rows
     out.lesions = lesions
-    out.results = tuple(results)
+    out.results = tuple(
+        _lesion_result(les, rows, maxima.get(id(les.plan)))
+        for les, rows in zip(lesions, lesion_rows, strict=True)
+    )
     out.plan_rows = tuple(o.result for o in plan_rows)
     return out
 
@@ -427,14 +433,54 @@ def _global_max_rows(
     )
     if rule.target is not kind:
         return [Outcome(spec.skipped(f"no {rule.target.value} lesions in this plan"))]
-    maxima = [les.dvh.max_gy for les in lesions if les.dvh is not None and not les.dvh.is_empty]
-    if len(maxima) < len(lesions):
+    maxima = _target_maxima(lesions)
+    if maxima is None:
         return [Outcome(spec.skipped("a target of this plan has no DVH"))]
     names = ", ".join(les.name for les in lesions)
     return [Outcome(spec.judged(max(maxima), names, "target"))]
 
 
-def _lesion_result(les: Lesion, rows: list[ConstraintResult]) -> LesionResult:
+def _target_maxima(lesions: list[Lesion]) -> list[float] | None:
+    """Each lesion's maximum of the interpolated dose, None when one has no DVH."""
+    maxima = [les.dvh.max_gy for les in lesions if les.dvh is not None and not les.dvh.is_empty]
+    return maxima if len(maxima) == len(lesions) else None
+
+
+def _plan_maximum(
+    pd: PlanDose, lesions: list[Lesion], kind: TargetKind | None, judged_by: str | None
+) -> PlanMaximum | None:
+    """Where the plan's maximum lies and which of its lesions contain it (information).
+
+    The same test as :func:`_global_max_rows`: a lesion contains the plan's maximum when its
+    own maximum reaches the plan's within :data:`GLOBAL_MAX_REL_TOL`.
+    """
+    top = dose_maximum(pd.dose)
+    if top is None or not lesions or kind is None:
+        return None
+    maxima = _target_maxima(lesions)
+    inside: tuple[str, ...] | None = None
+    reason = None
+    if maxima is None:
+        missing = [les.name for les in lesions if les.dvh is None or les.dvh.is_empty]
+        reason = f"no DVH for {', '.join(missing)} on this plan's dose"
+    else:
+        floor = top.value_gy * (1.0 - GLOBAL_MAX_REL_TOL)
+        inside = tuple(les.name for les, m in zip(lesions, maxima, strict=True) if m >= floor)
+    return PlanMaximum(
+        plan_label=pd.label,
+        value_gy=top.value_gy,
+        position_mm=top.position_mm,
+        points_at_max=top.points_at_max,
+        target_kind=kind.value,
+        inside=inside,
+        reason=reason,
+        judged_by=judged_by,
+    )
+
+
+def _lesion_result(
+    les: Lesion, rows: list[ConstraintResult], plan_maximum: PlanMaximum | None = None
+) -> LesionResult:
     m = les.metrics
     findings = list(m.findings) if m else []
     return LesionResult(
@@ -448,4 +494,5 @@ def _lesion_result(les: Lesion, rows: list[ConstraintResult]) -> LesionResult:
         metrics=dict(m.metrics) if m else {},
         constraints=tuple(rows),
         findings=tuple(findings),
+        plan_maximum=plan_maximum,
     )

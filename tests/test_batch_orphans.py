@@ -142,3 +142,20 @@ def test_named_pipe_in_a_case_folder_is_a_warning_of_that_case(tmp_path: Path) -
     assert [(f["severity"], Path(f["source"]).name) for f in special] == [
         ("warning", "RD.pipe.dcm")
     ]
+
+
+def test_non_dicom_dcm_outside_every_case_is_an_error_row(tmp_path: Path) -> None:
+    """README audit: a `.dcm` at the batch root that is not DICOM (an interrupted export) was
+    only listed under discovery findings, and the batch exit code said pass. Inside a case's
+    folder the same file blocks that case; outside every case it must be an error row."""
+    root = tmp_path / "in"
+    write_case(CaseSpec(patient=P1), root / "p1", tag="p1")
+    (root / "RD.interrupted.dcm").write_bytes(b"partial export, not DICOM")
+    out = tmp_path / "out"
+    report = run_batch(root, "tg101", out, _opts())
+    rows = _rows(out)
+    assert {k: r["verdict"] for k, r in rows.items()} == {
+        "ORPH-1": "pass",
+        "RD.interrupted.dcm": "error",
+    }
+    assert report.exit_code == 2

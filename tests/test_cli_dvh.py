@@ -78,9 +78,13 @@ def test_json_contract(folder: Path, capsys: pytest.CaptureFixture) -> None:
 def test_metric_that_cannot_be_computed_is_null_with_a_finding(
     folder: Path, capsys: pytest.CaptureFixture
 ) -> None:
+    # explicit files: no RT Plan, so no prescription for a % of Rx metric
     doc = _json(
         [
-            str(folder),
+            "--rtstruct",
+            str(folder / "RS.dcm"),
+            "--rtdose",
+            str(folder / "RD.0.dcm"),
             "--structure",
             "SpinalCord",
             "--metric",
@@ -92,8 +96,10 @@ def test_metric_that_cannot_be_computed_is_null_with_a_finding(
     )
     (cord,) = doc["structures"]
     assert cord["metrics"] == {"D95%[%]": None, "D5000cc[Gy]": None}
+    assert cord["prescription_gy"] is None and cord["prescription"] is None
     codes = [f["code"] for f in cord["findings"]]
     assert codes.count("metric.not_computable") == 2
+    assert any("prescription of PTV1 is unknown" in f["message"] for f in cord["findings"])
 
 
 def test_partly_outside_structure_is_reported(folder: Path, capsys: pytest.CaptureFixture) -> None:
@@ -149,6 +155,7 @@ def test_pydicom_rt_test_files(capsys: pytest.CaptureFixture) -> None:
             rd,
             "--relative-prescription-gy",
             "1",
+            "--allow-frame-mismatch",
             "--metric",
             "Max[Gy]",
         ],
@@ -226,3 +233,127 @@ def test_an_effective_dose_is_not_converted_again(
     doc = _json([*args, "--metric", "Max[EQD2Gy(a/b=2)]"], capsys)
     assert doc["structures"][0]["metrics"] == {"Max[EQD2Gy(a/b=2)]": None}
     assert any(f["code"] == "dose.not_physical" for f in doc["findings"])
+
+
+# ----------------------------------------------------------------------------- prescriptions
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_dicom" / "oligo_single"
+needs_sample = pytest.mark.skipif(not SAMPLE.is_dir(), reason="sample_dicom/oligo_single missing")
+
+
+@needs_sample
+def test_target_percent_metric_uses_its_rt_plan_prescription(capsys: pytest.CaptureFixture) -> None:
+    """PTVp's V100% is relative to its own RT Plan prescription (55 Gy), as in rtcheck check."""
+    assert main(["check", str(SAMPLE), "--protocol", "rtog0813", "--format", "json"]) in (0, 1, 3)
+    lesion = next(x for x in json.loads(capsys.readouterr().out)["lesions"] if x["name"] == "PTVp")
+    assert lesion["prescription_gy"] == 55.0
+    doc = _json([str(SAMPLE), "--structure", "PTVp", "--metric", "V100%[%]"], capsys)
+    (ptv,) = doc["structures"]
+    assert ptv["prescription_gy"] == 55.0
+    assert ptv["prescription"] == "55 Gy (RT Plan dose reference by ROI number, PTVp)"
+    assert ptv["metrics"]["V100%[%]"] == pytest.approx(lesion["metrics"]["V100%[%]"], rel=1e-9)
+    # and the analytic value on the dose grid (expected.json, computed without rtcheck's engine)
+    expected = json.loads((SAMPLE / "expected.json").read_text())
+    truth = next(x for x in expected["lesions"] if x["ptv"] == "PTVp")["metrics"]["V100%[%]"]
+    assert abs(ptv["metrics"]["V100%[%]"] - truth["value_grid"]) <= truth["tolerance"]
+    assert doc["dose"]["prescription_gy"] is None  # no --prescription given
+
+
+@needs_sample
+def test_prescription_option_wins_and_says_so(capsys: pytest.CaptureFixture) -> None:
+    metrics = ["D95%[Gy]", "D95%[%]", "V100%[%]"]
+    args = [str(SAMPLE), "--structure", "PTVp", "--prescription", "50"]
+    doc = _json([*args, *(a for m in metrics for a in ("--metric", m))], capsys)
+    (ptv,) = doc["structures"]
+    got = ptv["metrics"]
+    assert ptv["prescription_gy"] == 50.0 and ptv["prescription"] == "50 Gy (--prescription)"
+    assert got["D95%[%]"] == pytest.approx(100.0 * got["D95%[Gy]"] / 50.0, rel=1e-9)
+    assert doc["dose"]["prescription_gy"] == 50.0
+    notes = [f for f in ptv["findings"] if f["code"] == "rx.overridden"]
+    assert len(notes) == 1 and "instead of 55 Gy" in notes[0]["message"]
+    assert main(["dvh", *args, "--metric", "V100%[%]", "--format", "csv"]) == 0
+    (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert row["prescription"] == "50 Gy (--prescription)"
+    assert main(["dvh", *args, "--metric", "V100%[%]"]) == 0
+    table = capsys.readouterr().out
+    assert "prescription" in table and "50 Gy (--prescription)" in table
+    assert "WARNING: PTVp: --prescription 50 Gy used instead of 55 Gy" in table
+
+
+@needs_sample
+def test_organ_percent_metric_with_several_prescriptions_is_null(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    doc = _json([str(SAMPLE), "--structure", "SpinalCord", "--metric", "V100%[%]"], capsys)
+    (cord,) = doc["structures"]
+    assert cord["metrics"] == {"V100%[%]": None}
+    assert cord["prescription_gy"] is None and cord["prescription"] is None
+    (note,) = [f for f in cord["findings"] if f["code"] == "metric.not_computable"]
+    assert "targets have different prescriptions (35, 40, 45, 50, 55 Gy)" in note["message"]
+    assert "give --prescription GY" in note["message"]
+    assert main(["dvh", str(SAMPLE), "--structure", "SpinalCord", "--metric", "V100%[%]"]) == 0
+    table = capsys.readouterr().out
+    assert "targets have different prescriptions (35, 40, 45, 50, 55 Gy)" in table
+
+
+def test_organ_percent_metric_uses_the_only_prescription(
+    folder: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """One target (PTV1, 50 Gy in the RT Plan): an organ's % of Rx is relative to 50 Gy."""
+    args = [str(folder), "--structure", "SpinalCord", "--metric", "D5%[Gy]", "--metric", "D5%[%]"]
+    doc = _json(args, capsys)
+    (cord,) = doc["structures"]
+    assert cord["prescription_gy"] == 50.0
+    assert cord["prescription"].startswith("50 Gy (the case's only prescription: ")
+    assert "PTV1" in cord["prescription"]
+    got = cord["metrics"]
+    assert got["D5%[%]"] == pytest.approx(100.0 * got["D5%[Gy]"] / 50.0, rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- frames
+def _other_frame(src: Path, dst: Path) -> Path:
+    """``src`` written to ``dst`` with a new FrameOfReferenceUID."""
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    ds.FrameOfReferenceUID = pydicom.uid.generate_uid()
+    ds.save_as(dst)
+    return dst
+
+
+def test_explicit_files_on_different_frames_are_refused_unless_allowed(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rs = folder / "RS.dcm"
+    rd = _other_frame(folder / "RD.0.dcm", tmp_path / "RD.other.dcm")
+    files = ["--rtstruct", str(rs), "--rtdose", str(rd), "--structure", "PTV1"]
+    assert main(["dvh", *files]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert str(rd) in lines[0] and str(rs) in lines[0]
+    assert "frame of reference" in lines[0] and "--allow-frame-mismatch" in lines[0]
+    assert "Traceback" not in captured.err
+    doc = _json([*files, "--allow-frame-mismatch"], capsys)
+    (note,) = [f for f in doc["findings"] if f["code"] == "link.frame_mismatch"]
+    assert note["severity"] == "warning" and "accepted on request" in note["message"]
+    assert doc["structures"][0]["max_gy"] == pytest.approx(PEAK, rel=1e-3)
+    assert main(["dvh", *files, "--allow-frame-mismatch"]) == 0
+    assert "WARNING: RT Dose frame of reference" in capsys.readouterr().out
+
+
+def test_folder_on_different_frames_is_refused_unless_allowed(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    case_dir = tmp_path / "case"
+    case_dir.mkdir()
+    for f in folder.iterdir():
+        (case_dir / f.name).write_bytes(f.read_bytes())
+    _other_frame(folder / "RD.0.dcm", case_dir / "RD.0.dcm")
+    assert main(["dvh", str(case_dir), "--structure", "PTV1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--allow-frame-mismatch" in err[0]
+    doc = _json([str(case_dir), "--structure", "PTV1", "--allow-frame-mismatch"], capsys)
+    assert any(
+        f["code"] == "link.frame_mismatch" and f["severity"] == "warning" for f in doc["findings"]
+    )

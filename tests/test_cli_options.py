@@ -59,7 +59,13 @@ SHARED = {
     ],
     "batch": PER_CASE,
     "serve": PER_CASE,
-    "dvh": ["--rtstruct", "--rtdose", "--relative-prescription-gy", "--format"],
+    "dvh": [
+        "--rtstruct",
+        "--rtdose",
+        "--relative-prescription-gy",
+        "--allow-frame-mismatch",
+        "--format",
+    ],
     "info": ["--relative-prescription-gy", "--allow-frame-mismatch", "--format"],
 }
 

@@ -1,7 +1,8 @@
 """Results database: schema = migrations, per-case transactions, reuse lookup, history queries.
 
-Tests taking ``db`` or ``db_url`` run on SQLite and, when ``RTCHECK_TEST_POSTGRES_URL`` is set,
-again on a fresh PostgreSQL schema (``tests/db_backends.py``); otherwise that half is skipped.
+Tests taking ``db`` or ``db_url`` run on SQLite and again on a fresh PostgreSQL schema: in the
+database of ``RTCHECK_TEST_POSTGRES_URL`` if set, else in a throwaway local cluster started once per
+session (``tests/db_backends.py``); without either, that half is skipped with a message.
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ def _record(key: str, verdict: str, created: datetime, **kw: object) -> CaseReco
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """SQLite file path, or URL of a fresh PostgreSQL schema (skipped unless configured)."""
-    with fresh_database(request.param, tmp_path) as url:
+    """SQLite file path, or URL of a fresh PostgreSQL schema (skipped when no server)."""
+    server = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    with fresh_database(request.param, tmp_path, server) as url:
         yield url
 
 

@@ -271,13 +271,38 @@ def test_derived_lungs_from_left_and_right() -> None:
     assert any(f.code == "structure.derived" for f in r.findings)
 
 
-def test_unconfirmed_limits_are_not_judged() -> None:
+UNCONFIRMED_PROTOCOL = """\
+format: 1
+id: unconfirmed
+title: unconfirmed limits (synthetic)
+version: "test"
+citation: "synthetic"
+sources: {T1: {citation: "test fixture"}}
+levels: [limit]
+point_max: Max
+tables:
+  1:
+    constraints:
+      - {structure: SpinalCord, metric: "Max[Gy]", comparator: "<", limits: {limit: 100},
+         source: T1}
+      - {structure: Bladder_Wall, metric: "Max[Gy]", comparator: "<", limits: {limit: 100},
+         source: T1, confirmed: false, unconfirmed_reason: "value not confirmed (test)"}
+      - {structure: Bladder_Wall, metric: "D15cc[Gy]", comparator: "<", limits: {limit: 100},
+         source: T1, confirmed: false, unconfirmed_reason: "value not confirmed (test)"}
+"""
+
+
+def test_unconfirmed_limits_are_not_judged(tmp_path: Path) -> None:
+    """A centre's file may keep a value it has not confirmed (`confirmed: false`): shown with
+    its computed value, never judged, and the plan cannot pass (limits easily met here)."""
     rois = [
         sphere(1, "PTV1", "PTV", (0.0, 0.0, 0.0), 10.0),
         cylinder(2, "SpinalCord", "ORGAN", 0.0, 40.0, 5.0, -50.0, 50.0),
         sphere(3, "Bladder_Wall", "ORGAN", (0.0, -38.0, 0.0), 17.0),
     ]
-    r = check_case(make(rois, fractions=1), "tg101")
+    path = tmp_path / "unconfirmed.yaml"
+    path.write_text(UNCONFIRMED_PROTOCOL, encoding="utf-8")
+    r = check_case(make(rois, fractions=1), str(path))
     rows_ = rows(r, "Bladder_Wall")
     assert rows_ and all(x.status is Status.NOT_EVALUATED for x in rows_)
     assert all(x.reason.startswith("limit unconfirmed") for x in rows_)
@@ -342,9 +367,11 @@ tables:
         return PEAK * math.exp(-(r**2) / S**2)
 
     assert dose_at(10.0) * 0.995 <= mx.value <= dose_at(10.0 - 0.6)
-    # the whole shell receives > 1 Gy: V1Gy = shell volume 4/3 pi (20^3 - 10^3)
-    assert vol.value == pytest.approx(4 / 3 * math.pi * (20**3 - 10**3) / 1000, rel=0.02)
-    # margins on a voxel grid are approximate at edges and corners: disclosed once
-    margin = [f for f in r.findings if f.code == "structure.margin_approximate"]
-    assert len(margin) == 1 and margin[0].severity.name == "WARNING"
-    assert "ring" in margin[0].message and "mm" in margin[0].message
+    # the whole shell receives > 1 Gy: V1Gy = the shell around the sphere *as contoured*.
+    # Its slab model has flat end caps, so the exact 10 mm shell (30.47 cc; a Monte Carlo of
+    # the distance to the slabs gives 30.43 +- 0.08) is ~4 % above the ball's
+    # 4/3 pi (20^3 - 10^3); tests/test_margins.py checks exactness against closed forms.
+    ball_shell = 4 / 3 * math.pi * (20**3 - 10**3) / 1000
+    assert ball_shell < vol.value < ball_shell * 1.05
+    # a margin of ROIs is exact (rtcheck.geometry.margins): nothing to disclose
+    assert not [f for f in r.findings if f.code == "structure.margin_approximate"]

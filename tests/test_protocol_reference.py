@@ -188,7 +188,11 @@ def test_every_reference_row_of_the_protocol_is_shipped(pid):
                 for c in constraints
             )  # fmt: skip
             if not covered:
-                # The only reference rows left out: cord sub-volume point maxima (disclosed).
+                # The only reference rows left out, each disclosed under `omitted`: cord
+                # sub-volume point maxima, and values the reference marks UNCONFIRMED.
+                if "UNCONFIRMED" in row.note:
+                    assert any(n.split("_")[0] in omitted_text for n in row.names), row
+                    continue
                 assert "SpinalCord^<custom>" in row.names and row.metric == "Max[Gy]", row
                 assert "cord sub-volume" in omitted_text
 
@@ -282,15 +286,21 @@ def test_structure_names_are_tg263(pid):
         assert all(ref in tg263 for ref in d.references)
 
 
-def test_unconfirmed_reference_values_are_not_shipped_as_confirmed():
+def test_unconfirmed_reference_values_are_not_shipped():
+    """Issue #4: values the reference marks UNCONFIRMED are not shipped (not even as
+    ``confirmed: false``); tg101 lists them under ``omitted`` with the reason."""
+    proto = load_protocol("tg101")
     flagged = [r for r in CSV_ROWS if "UNCONFIRMED" in r.note and r.level.startswith("TG-101")]
     assert len(flagged) >= 3  # bladder wall 1 fx (x2), liver 5 fx
     for row in flagged:
-        table = load_protocol("tg101").table_for(row.fractions)
+        table = proto.table_for(row.fractions)
         hits = [c for c in table.constraints if _name_ok(c.structure, row.names)
                 and any(_same_rule(c, c.metric.canonical, c.comparator.value, v, row)
                         for v in c.limits.values())]  # fmt: skip
-        assert hits and all(not c.confirmed and c.unconfirmed_reason for c in hits), row
+        assert not hits, row
+    assert all(c.confirmed for t in proto.tables.values() for c in t.constraints)
+    omitted = " ".join(o.what + " " + o.reason for o in proto.omitted)
+    assert "Bladder_Wall" in omitted and "Liver" in omitted and "UNCONFIRMED" in omitted
 
 
 # ---------------------------------------------------------------------- hytec-cord-eqd2

@@ -216,7 +216,7 @@ def test_organs_not_contoured_have_their_own_table(tmp_path: Path) -> None:
     """Sample oligo_single under TG-101: 37 rows on organs the plan does not contain.
 
     They must not be interleaved with the evaluated organ rows (the main table then shows the
-    4 failures among 26 rows, not among 63), and the attention list names them once.
+    4 failures among 25 rows, not among 62), and the attention list names them once.
     """
     from rtcheck.cli import main
 
@@ -231,7 +231,7 @@ def test_organs_not_contoured_have_their_own_table(tmp_path: Path) -> None:
     main_rows = re.findall(r'data-status="(\w+)"', main_table)
     absent_rows = re.findall(r'data-status="(\w+)"', absent_table)
     assert main_rows.count("fail") == 4 and main_rows.count("pass") == 21
-    assert main_rows.count("ne") == 1  # Liver: limit unconfirmed, not a missing organ
+    assert main_rows.count("ne") == 0  # the unconfirmed liver rule is not shipped (omitted)
     assert absent_rows == ["ne"] * 37
     assert "OpticChiasm" in absent_table and "OpticChiasm" not in main_table
     attention = html[html.index('<section class="attention">') :]

@@ -366,8 +366,8 @@ def _shipped_rows_problems(pid: str, p: Protocol, table1: dict[str, list[float]]
             ref_sources = frozenset().union(*(r.sources for r in found))
             if not ref_sources <= set(c.source) or set(c.source) - ref_sources - {"S5", "S6"}:
                 problems.append(f"{c.id}: sources {c.source}, reference {sorted(ref_sources)}")
-            if c.confirmed == any(r.flagged for r in found):
-                problems.append(f"{c.id}: confirmed={c.confirmed} but reference flag differs")
+            if any(r.flagged for r in found):  # issue #4: not shipped, even unconfirmed
+                problems.append(f"{c.id}: the reference flags this value, yet it is shipped")
     return problems
 
 
@@ -383,6 +383,10 @@ def _reference_rows_problems(pid: str, p: Protocol) -> list[str]:
         rows = p.tables[fx].oar_constraints if fx in p.tables else ()
         for ref in _rows_for(pid, fx):
             if ref.comparator is None or ref.metric is None:
+                continue
+            if ref.flagged:  # UNCONFIRMED / CONFLICT: must be disclosed as omitted
+                if not any(n.split("_")[0] in omitted for g in ref.groups for a in g for n in a):
+                    problems.append(f"line {ref.line}: flagged value not listed as omitted")
                 continue
             if ref.names == {"SpinalCord" + CUSTOM} and ref.metric == "Max[Gy]":
                 if "cord sub-volume" not in omitted:  # disclosed as omitted in the file
@@ -521,6 +525,10 @@ def _set(
     return mutate
 
 
+def _add(fx: int, row: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    return lambda d: _rows(d, fx).append(dict(row))
+
+
 def _drop(fx: int, structure: str, metric: str) -> Callable[[dict[str, Any]], None]:
     return lambda d: _rows(d, fx).remove(_find(d, fx, structure, metric))
 
@@ -548,6 +556,15 @@ def _conformity(
     return mutate
 
 
+#: TG-101's 5-fraction liver row, which the reference flags (CONFLICT / UNCONFIRMED).
+LIVER_5FX = {
+    "structure": "Liver",
+    "metric": "CV21.5Gy[cc]",
+    "comparator": ">=",
+    "limits": {"limit": 700},
+    "source": "S2",
+}
+
 MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "changed limit": ("tg101", _set(5, "SpinalCord", "Max[Gy]", limits={"limit": 31})),
     "changed volume threshold": ("tg101", _set(5, "Esophagus", "D5cc[Gy]", metric="D6cc[Gy]")),
@@ -570,10 +587,12 @@ MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
         "rtog0813",
         _set(5, "Lungs-GTV", "CV12.5Gy[cc]", limits={"none": 1400}),
     ),
-    "conflict shipped as confirmed": (
+    "conflict shipped": ("tg101", _add(5, LIVER_5FX)),
+    "conflict shipped unconfirmed": (
         "tg101",
-        _set(5, "Liver", "CV21.5Gy[cc]", confirmed=None, unconfirmed_reason=None),
+        _add(5, {**LIVER_5FX, "confirmed": False, "unconfirmed_reason": "x"}),
     ),
+    "omission dropped": ("tg101", lambda d: d.__setitem__("omitted", d["omitted"][:1])),
     "point max as D0.1cc": ("tg101", _top("point_max", "D0.1cc")),
     "Table 1 value": ("rtog0915", _conformity(4, "D2cm[%]", "none", 8, 72.0)),
     "Table 1 minor value": ("rtog0813", _conformity(5, "R50%", "minor", 3, 5.9)),

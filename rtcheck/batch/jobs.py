@@ -309,9 +309,18 @@ def plan_jobs(found: Discovery, ctx: JobContext, *, hash_workers: int = 4) -> li
             extra_files=extra_files,
         )
     for item in rest:
-        if item.row is not None:
-            _add_file_error(jobs, base, root, item.finding.source, item.row, digests)
+        row = item.row
+        if row is None and _blocks_a_case(item.finding):
+            row = f"{item.finding.message} (in no case's folder; it may belong to any case)"
+        if row is not None:
+            _add_file_error(jobs, base, root, item.finding.source, row, digests)
     return sorted(jobs.values(), key=lambda j: (j.patient_id or "", j.label, j.key))
+
+
+def _blocks_a_case(f: Finding) -> bool:
+    """A discovery finding that would keep a case from passing (a ``*.dcm`` file that is not
+    DICOM: an interrupted export), outside every case: an ``error`` entry, never dropped."""
+    return f.code == "file.not_dicom" and f.severity is not Severity.INFO
 
 
 def _add_file_error(

@@ -1,9 +1,11 @@
 """``rtcheck dvh``: DVHs and DVH metrics of the structures of a plan (no protocol, no verdict).
 
 ``rtcheck dvh PATH`` (a folder holding one case) or ``rtcheck dvh --rtstruct F --rtdose F``
-(two files, which may come from different exports: a patient or frame-of-reference mismatch is
-a finding, not an error). ``--format json`` prints the contract documented in
-``docs/evaluation.md``; a metric that cannot be computed is ``null`` with a finding.
+(two files, which may come from different exports: a patient mismatch is a finding; a
+frame-of-reference mismatch is an error, as in ``rtcheck check``, unless
+``--allow-frame-mismatch``). ``--format json`` prints the contract documented in
+``docs/evaluation.md`` and ``docs/dvh.md``; a metric that cannot be computed is ``null`` with a
+finding. Metrics in % of the prescription use the one :mod:`rtcheck.cli.dvh_rx` chooses.
 """
 
 from __future__ import annotations
@@ -18,13 +20,22 @@ from typing import Any
 
 import click
 
+from rtcheck.cli.dvh_rx import DvhPrescriptions, RxUse
 from rtcheck.cli.options import dose_reading_options, format_option, input_options
 from rtcheck.composite import DoseSet
 from rtcheck.doseset import PlanDose, dose_set
 from rtcheck.dvh.compute import DvhOptions, PreparedDose, compute_dvh
 from rtcheck.dvh.dvh import DVH
-from rtcheck.errors import ConfigError, Finding, RtcheckError, Severity, UnsupportedError
+from rtcheck.errors import (
+    ConfigError,
+    Finding,
+    LinkError,
+    RtcheckError,
+    Severity,
+    UnsupportedError,
+)
 from rtcheck.geometry.resample import describe_grid
+from rtcheck.io.caseload import check_frames
 from rtcheck.io.dicom import load_dose, read_patient, read_structures
 from rtcheck.io.discover import load_case
 from rtcheck.metrics import DoseBasis, Metric, MetricNotComputable, parse_metric
@@ -61,7 +72,8 @@ def register(cli: click.Group) -> None:
         type=float,
         default=None,
         metavar="GY",
-        help="Prescription dose for metrics in % of Rx.",
+        help="Prescription dose for metrics in % of Rx [default: a target's own, from the "
+        "RT Plan; for other structures the case's, if all targets have the same].",
     )
     @click.option(
         "--fractions",
@@ -77,7 +89,7 @@ def register(cli: click.Group) -> None:
         metavar="GY",
         help="alpha/beta for EQD2/BED metrics that state none, e.g. Max[EQD2Gy].",
     )
-    @dose_reading_options(frame_mismatch=False)
+    @dose_reading_options()
     def dvh(
         path: str | None,
         rtstruct: str | None,
@@ -89,6 +101,7 @@ def register(cli: click.Group) -> None:
         fractions: int | None,
         alpha_beta: float | None,
         relative_prescription_gy: float | None,
+        allow_frame_mismatch: bool,
     ) -> int:
         """Print the DVH of every structure (or of --structure NAME) and DVH metrics.
 
@@ -98,23 +111,31 @@ def register(cli: click.Group) -> None:
         parsed = [(text, parse_metric(text)) for text in metrics]
         if prescription is not None and not prescription > 0:
             raise ConfigError("--prescription must be a positive dose in Gy")
-        ss, doses, findings, options = _inputs(path, rtstruct, rtdose, relative_prescription_gy)
+        ss, doses, findings, options = _inputs(
+            path, rtstruct, rtdose, relative_prescription_gy, allow_frame_mismatch
+        )
         doses = _with_fractions(doses, fractions, findings)
         dose = _physical(doses, path or rtdose, findings)
         rois = _select(ss, structures)
         radio = RadioDoses(doses, alpha_beta)
-        doc = build_dvh_report(ss, rois, dose, parsed, prescription, findings, options, radio)
-        _emit(doc, fmt, [t for t, _ in parsed])
+        rx = DvhPrescriptions(ss, doses, prescription)
+        doc = build_dvh_report(ss, rois, dose, parsed, rx, findings, options, radio)
+        with_rx = any(m.needs_prescription for _, m in parsed)
+        _emit(doc, fmt, [t for t, _ in parsed], with_rx)
         return 0
 
 
 def _inputs(
-    path: str | None, rtstruct: str | None, rtdose: str | None, rel: float | None
+    path: str | None,
+    rtstruct: str | None,
+    rtdose: str | None,
+    rel: float | None,
+    allow_frame_mismatch: bool = False,
 ) -> tuple[StructureSet, DoseSet, list[Finding], DvhOptions]:
     if rtstruct is not None or rtdose is not None:
         if rtstruct is None or rtdose is None:
             raise ConfigError("give both --rtstruct and --rtdose (or a folder)")
-        ss, dose, findings = _explicit(rtstruct, rtdose, rel)
+        ss, dose, findings = _explicit(rtstruct, rtdose, rel, allow_frame_mismatch)
         if dose.dose_type.upper() != "PHYSICAL":
             findings.append(
                 Finding(
@@ -130,7 +151,7 @@ def _inputs(
         return ss, DoseSet([PlanDose(None, dose, None, (label,))]), findings, DvhOptions()
     if path is None:
         raise ConfigError("give a plan folder, or --rtstruct and --rtdose files")
-    case = load_case(path, relative_prescription_gy=rel)
+    case = load_case(path, relative_prescription_gy=rel, allow_frame_mismatch=allow_frame_mismatch)
     findings = list(case.findings)
     options = DvhOptions()
     if case.image is not None and case.image.slice_thickness_mm:
@@ -180,8 +201,16 @@ def _physical(doses: DoseSet, where: str | None, findings: list[Finding]) -> Dos
 
 
 def _explicit(
-    rtstruct: str, rtdose: str, rel: float | None
+    rtstruct: str, rtdose: str, rel: float | None, allow_frame_mismatch: bool = False
 ) -> tuple[StructureSet, DoseGrid, list[Finding]]:
+    """Read the two files; a frame-of-reference mismatch is refused as ``rtcheck check`` does.
+
+    Raises
+    ------
+    LinkError
+        Dose and structures on different frames of reference, without
+        ``allow_frame_mismatch`` (the message names both files).
+    """
     ss = read_structures(rtstruct)
     dose, findings = load_dose(rtdose, relative_prescription_gy=rel)
     findings = list(ss.findings) + list(findings)
@@ -194,16 +223,12 @@ def _explicit(
                 Severity.WARNING,
             )
         )
-    f_s, f_d = ss.frame_of_reference_uid, dose.frame_of_reference_uid
-    if f_s and f_d and f_s != f_d:
-        findings.append(
-            Finding(
-                "link.frame_mismatch",
-                f"structures and dose are on different frames of reference ({f_s}, {f_d}); "
-                "coordinates are used as they are",
-                Severity.WARNING,
-            )
-        )
+    try:
+        check_frames(dose, ss, allow_frame_mismatch, findings)
+    except LinkError as exc:
+        raise LinkError(
+            f"{exc.message} (RT Structure Set {rtstruct})", exc.path or rtdose
+        ) from None
     return ss, dose, findings
 
 
@@ -278,16 +303,18 @@ def build_dvh_report(
     rois: list[Roi],
     dose: DoseGrid,
     metrics: list[tuple[str, Metric]],
-    prescription: float | None,
+    rx: DvhPrescriptions | None,
     findings: list[Finding],
     options: DvhOptions | None = None,
     radio: RadioDoses | None = None,
 ) -> dict[str, Any]:
-    """The ``rtcheck dvh`` JSON document (see ``docs/evaluation.md``).
+    """The ``rtcheck dvh`` JSON document (see ``docs/evaluation.md``, ``docs/dvh.md``).
 
+    ``rx`` chooses the prescription of each structure's % of Rx metrics (None: unknown).
     ``radio`` gives the converted doses for EQD2/BED metrics; without it they are ``null``
     with a finding.
     """
+    needs_rx = any(m.needs_prescription for _, m in metrics)
     prepared = PreparedDose.of(dose)
     options = options or DvhOptions()
     items = []
@@ -303,7 +330,8 @@ def build_dvh_report(
                 )
             return compute_dvh(radio.prepared(metric), roi, options=options)
 
-        items.append(_structure(physical, roi, metrics, prescription, dvh_for))
+        use = _rx_use(rx, roi) if needs_rx else None
+        items.append(_structure(physical, roi, metrics, use, dvh_for))
     return {
         "structures": items,
         "dose": {
@@ -313,26 +341,39 @@ def build_dvh_report(
             "dose_type": dose.dose_type,
             "summation_type": dose.summation_type,
             "units": dose.units_note,
-            "prescription_gy": prescription,
+            "prescription_gy": rx.given if rx else None,
             "convention": options.convention,
         },
         "findings": [f.to_dict() for f in findings],
     }
 
 
+def _rx_use(rx: DvhPrescriptions | None, roi: Roi) -> RxUse:
+    if rx is None:
+        return RxUse(None, reason="give --prescription GY")
+    return rx.for_roi(roi)
+
+
 def _structure(
     dvh: DVH,
     roi: Roi,
     metrics: list[tuple[str, Metric]],
-    rx: float | None,
+    rx: RxUse | None,
     dvh_for: Callable[[Metric], DVH],
 ) -> dict[str, Any]:
-    findings = list(dvh.findings)
+    """One structure of the JSON document; ``rx`` is None when no metric needs a prescription."""
+    findings = list(dvh.findings) + list(rx.findings if rx else ())
     empty = dvh.is_empty
     values: dict[str, float | None] = {}
+    gy = rx.gy if rx else None
     for text, metric in metrics:
         try:
-            values[text] = metric.evaluate(dvh_for(metric), prescription_gy=rx)
+            if metric.needs_prescription and gy is None:
+                reason = rx.reason if rx else None
+                raise MetricNotComputable(
+                    f"{metric.canonical} is relative to the prescription: {reason}"
+                )
+            values[text] = metric.evaluate(dvh_for(metric), prescription_gy=gy)
         except (MetricNotComputable, RtcheckError) as exc:
             values[text] = None
             findings.append(
@@ -354,6 +395,8 @@ def _structure(
         "mean_gy": None if empty else dvh.mean_gy,
         "max_gy": None if empty else dvh.max_gy,
         "metrics": values,
+        "prescription_gy": gy,
+        "prescription": rx.label if rx and gy is not None else None,
         "dvh": {"dose_gy": dose, "volume_cc": vol},
         "findings": [f.to_dict() for f in findings],
     }
@@ -369,7 +412,8 @@ def _curve(dvh: DVH) -> tuple[list[float], list[float]]:
     return [round(d, 5) for d in doses], [round(dvh.volume_at_dose_cc(d), 6) for d in doses]
 
 
-def _emit(doc: dict[str, Any], fmt: str, metric_texts: list[str]) -> None:
+def _emit(doc: dict[str, Any], fmt: str, metric_texts: list[str], with_rx: bool = False) -> None:
+    """Print ``doc``; ``with_rx`` adds the column saying which prescription each row used."""
     if fmt == "json":
         sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
         return
@@ -382,6 +426,7 @@ def _emit(doc: dict[str, Any], fmt: str, metric_texts: list[str]) -> None:
         "mean_gy",
         "max_gy",
         *metric_texts,
+        *(["prescription"] if with_rx else []),
     ]
     rows = [
         [
@@ -394,6 +439,7 @@ def _emit(doc: dict[str, Any], fmt: str, metric_texts: list[str]) -> None:
             s["max_gy"],
         ]
         + [s["metrics"][t] for t in metric_texts]
+        + ([s["prescription"]] if with_rx else [])
         for s in doc["structures"]
     ]
     if fmt == "csv":

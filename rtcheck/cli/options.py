@@ -6,8 +6,7 @@ every case of a batch, for ``info``'s report), the group takes that as an argume
 type and default never change between commands.
 
 * :func:`input_options`: ``check`` (several doses and plans), ``dvh`` (one dose).
-* :func:`dose_reading_options`: ``check``, ``info``, ``batch``, ``serve``; ``dvh`` without
-  ``--allow-frame-mismatch``.
+* :func:`dose_reading_options`: ``check``, ``info``, ``batch``, ``serve`` and ``dvh``.
 * :func:`check_options`: ``check`` (with ``--rx``), ``batch`` and ``serve`` (per case).
 * :func:`protocol_option`, :func:`report_formats_option`: ``batch`` and ``serve``.
 * :func:`format_option`: ``check``, ``info``, ``dvh``, ``history``, ``protocols``.

@@ -256,7 +256,7 @@ class CaseRef:
         plans = tuple(_read_plan(h.path, findings) for h in self.plans)
         doses = tuple(_read_dose(h.path, relative_prescription_gy, findings) for h in self.doses)
         for dose in doses:
-            _check_frames(dose, structures, allow_frame_mismatch, findings)
+            check_frames(dose, structures, allow_frame_mismatch, findings)
         findings += _dose_plan_findings(doses, plans)
         image = _read_image(self.images, structures, findings)
         files = tuple(
@@ -316,7 +316,7 @@ def _read_dose(path: str, relative_gy: float | None, findings: list[Finding]) ->
     return dose
 
 
-def _check_frames(
+def check_frames(
     dose: DoseGrid, structures: StructureSet, allow: bool, findings: list[Finding]
 ) -> None:
     if dose.frame_of_reference_uid == structures.frame_of_reference_uid:

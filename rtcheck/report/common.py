@@ -3,6 +3,8 @@
 These functions only *format* what is in a :class:`~rtcheck.result.Result`; they never
 compute a dose metric. Numbers are shown with enough decimals that a value never looks
 equal to a limit it differs from (23.004 Gy against ``< 23 Gy`` prints as ``23.004 Gy``).
+Limits are printed as given when short (``23``, ``19.5``); a longer one (an interpolated
+``4.615696127272727``) to its value's precision, with the same guarantee (:func:`limit_number`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from rtcheck.errors import Finding, Severity
 from rtcheck.result import (
@@ -18,6 +21,7 @@ from rtcheck.result import (
     LesionResult,
     Limit,
     PlanInfo,
+    PlanMaximum,
     Result,
     Status,
     Verdict,
@@ -131,16 +135,89 @@ def unit_suffix(unit: str) -> str:
     return f" {unit}"
 
 
+def _given_decimals(text: str) -> int:
+    """Decimals of a number as :func:`exact_number` writes it (``19.5`` -> 1, ``1e-05`` -> 5)."""
+    exponent = Decimal(text).as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 0
+
+
+def _clashes(x: float, others: Iterable[float], dp: int) -> bool:
+    """``x`` differs from one of ``others`` but prints equal to it at ``dp`` decimals."""
+    return any(o != x and round(o, dp) == round(x, dp) for o in others)
+
+
+def _shared_decimals(value: float | None, unit: str, limits: list[float]) -> int:
+    """Decimals for a constraint's value and limits: the unit's (3 for a value under 0.1 cc),
+    raised until every two of them that differ print differently; at most 6."""
+    numbers = list(limits)
+    if value is not None and math.isfinite(value):
+        dp = _decimals(value, unit)
+        numbers.append(value)
+    else:
+        dp = _DECIMALS.get(unit, 3)
+    while dp < _MAX_DECIMALS and any(_clashes(x, numbers, dp) for x in numbers):
+        dp += 1
+    return dp
+
+
+def _limit_text(limit: float, dp: int) -> str:
+    """``limit`` as given when it has at most ``dp`` decimals, else rounded to ``dp`` decimals
+    but to no fewer than 3 significant digits (a limit of 0.0456 % is not ``0.0``)."""
+    exact = exact_number(limit)
+    if limit != 0:
+        dp = max(dp, 2 - math.floor(math.log10(abs(limit))))
+    return exact if _given_decimals(exact) <= dp else f"{limit:.{dp}f}"
+
+
 def fmt_value(value: float | None, unit: str, limits: Iterable[Limit] = ()) -> str:
-    """A value with its unit, distinguishable from every limit."""
+    """A value with its unit, distinguishable from every limit.
+
+    Printed with the decimals its limits are printed with (:func:`limit_number`); a value
+    equal to a limit prints as that limit does (4.6157 against ``< 4.62`` reads ``4.62``, not
+    ``4.6``); in full when 6 decimals cannot tell it from a limit it differs from.
+    """
     if value is None:
         return "—"
-    return fmt_number(value, unit, [lim.value for lim in limits]) + unit_suffix(unit)
+    if not math.isfinite(value):
+        return str(value)
+    refs = [lim.value for lim in limits if math.isfinite(lim.value)]
+    dp = _shared_decimals(value, unit, refs)
+    if _clashes(value, refs, dp):
+        return repr(float(value)) + unit_suffix(unit)
+    for ref in refs:
+        if ref == value:
+            dp = max(dp, _given_decimals(_limit_text(ref, dp)))
+    return f"{value:.{dp}f}{unit_suffix(unit)}"
 
 
-def fmt_limit(limit: Limit) -> str:
-    """``< 23 Gy``, ``>= 95%``, ``< 1.2``."""
-    return f"{limit.comparator} {exact_number(limit.value)}{unit_suffix(limit.unit)}"
+def limit_number(limit: Limit, judged: ConstraintResult | None = None) -> str:
+    """A limit's number: as given when short (``23``, ``19.5``), else at the value's decimals.
+
+    Without ``judged`` the limit is written exactly (:func:`exact_number`). With it (the
+    constraint the limit belongs to) a limit with more decimals than the value is rounded
+    (``4.615696127272727`` -> ``4.62`` next to a value of ``4.82``): value and limits share the
+    decimals of :func:`_shared_decimals`, raised until no two of them that differ print equal,
+    and the limit is written exactly when 6 decimals are not enough (23.0000005 against
+    23.0000004). Rounding is monotonic, so a failing value never reads as meeting its limit.
+    """
+    if judged is None or not math.isfinite(limit.value):
+        return exact_number(limit.value)
+    refs = [lim.value for lim in judged.limits if math.isfinite(lim.value)] + [limit.value]
+    dp = _shared_decimals(judged.value, judged.unit, refs)
+    value = judged.value
+    others = refs + ([value] if value is not None and math.isfinite(value) else [])
+    if _clashes(limit.value, others, dp):
+        return exact_number(limit.value)
+    return _limit_text(limit.value, dp)
+
+
+def fmt_limit(limit: Limit, judged: ConstraintResult | None = None) -> str:
+    """``< 23 Gy``, ``>= 95%``, ``< 1.2``; ``< 4.62`` for 4.6157 when ``judged`` is given.
+
+    Pass the constraint the limit belongs to so that the limit is printed to the precision
+    of its value (see :func:`limit_number`); without it the limit is printed exactly.
+    """
+    return f"{limit.comparator} {limit_number(limit, judged)}{unit_suffix(limit.unit)}"
 
 
 def fmt_margin(c: ConstraintResult) -> str:
@@ -223,12 +300,15 @@ def is_not_contoured(c: ConstraintResult) -> bool:
     return c.status is Status.NOT_EVALUATED and (c.reason or "").startswith("not contoured")
 
 
-def fmt_limits(limits: Iterable[Limit]) -> str:
-    """``< 23 Gy`` for a single unnamed level, ``none < 8 Gy, minor < 10 Gy`` otherwise."""
+def fmt_limits(limits: Iterable[Limit], judged: ConstraintResult | None = None) -> str:
+    """``< 23 Gy`` for a single unnamed level, ``none < 8 Gy, minor < 10 Gy`` otherwise.
+
+    ``judged`` (the constraint of ``limits``) prints them to its value's precision.
+    """
     limits = tuple(limits)
     if len(limits) == 1 and limits[0].level in ("limit", ""):
-        return fmt_limit(limits[0])
-    return ", ".join(f"{lim.level} {fmt_limit(lim)}" for lim in limits)
+        return fmt_limit(limits[0], judged)
+    return ", ".join(f"{lim.level} {fmt_limit(lim, judged)}" for lim in limits)
 
 
 def not_evaluated(result: Result) -> list[ConstraintResult]:
@@ -379,3 +459,41 @@ def fractions_text(plan: PlanInfo) -> str:
     if plan.fractions is not None:
         return str(plan.fractions)
     return "mixed" if "mixed" in plan.fractions_source else "unknown"
+
+
+def plan_maximum_text(pm: PlanMaximum, several_plans: bool = False) -> str:
+    """Where a plan's dose maximum lies, as one sentence for every report.
+
+    ``Plan maximum 62.21 Gy at (-110.5, 3.5, 70.0) mm: inside PTVp (information only)``.
+    With several plans the plan is named and "every PTV" is the plan's.
+    """
+    where = ", ".join(f"{v:.1f}" for v in pm.position_mm)
+    head = f"Plan maximum ({pm.plan_label})" if several_plans else "Plan maximum"
+    text = f"{head} {pm.value_gy:.2f} Gy at ({where}) mm"
+    if pm.points_at_max > 1:
+        text += f" (first of {pm.points_at_max} grid points with this value)"
+    kind = pm.target_kind
+    if pm.inside is None:
+        text += f": inside a {kind} or not is unknown ({pm.reason or 'no reason recorded'})"
+    elif pm.inside:
+        text += ": inside " + ", ".join(pm.inside)
+    else:
+        text += f": outside every {kind}" + (" of this plan" if several_plans else "")
+    if pm.judged_by:
+        return text + f" (judged by protocol row {pm.judged_by})"
+    return text + " (information only)"
+
+
+def plan_maxima(result: Result) -> list[PlanMaximum]:
+    """The distinct plan maxima of ``result``'s lesions, in lesion order."""
+    out: list[PlanMaximum] = []
+    for lesion in result.lesions:
+        pm = lesion.plan_maximum
+        if pm is not None and pm not in out:
+            out.append(pm)
+    return out
+
+
+def several_plans(result: Result) -> bool:
+    """True when the lesions of ``result`` lie on more than one plan."""
+    return len({lesion.plan_label for lesion in result.lesions}) > 1

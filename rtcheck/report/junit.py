@@ -49,7 +49,7 @@ def _case_name(c: ConstraintResult) -> str:
 
 
 def _limits_text(c: ConstraintResult) -> str:
-    return "; ".join(f"{lim.level} {fmt_limit(lim)}" for lim in c.limits) or "no limit"
+    return "; ".join(f"{lim.level} {fmt_limit(lim, c)}" for lim in c.limits) or "no limit"
 
 
 def _details(c: ConstraintResult) -> str:

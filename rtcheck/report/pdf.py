@@ -249,6 +249,8 @@ def _lesion(lv: LesionView) -> list[Flowable]:
         s["h3"],
     )
     out: list[Flowable] = [head, _table(rows, widths, extra)]
+    if lv.plan_maximum:
+        out.append(Paragraph(esc(lv.plan_maximum), s["small"]))
     for fr in lv.findings:
         sym, word = SEVERITY_LABELS[fr.finding.severity]
         out.append(Paragraph(f"<b>{esc(sym)} {esc(word)}</b> {esc(fr.finding.message)}",

@@ -100,7 +100,7 @@ def constraint_markers(result: Result) -> list[Marker]:
         for lim in c.limits:
             point = _place(c.metric, lim, curve, _rx_of(result, c))
             if point is not None:
-                label = f"{curve.structure} {c.metric} {fmt_limit(lim)} ({lim.level})"
+                label = f"{curve.structure} {c.metric} {fmt_limit(lim, c)} ({lim.level})"
                 out.append(Marker(point[0], point[1], c.status, curve.structure, label))
     return out
 

@@ -83,6 +83,23 @@ _CONSTRAINT = _obj(
     }
 )
 
+_PLAN_MAXIMUM = {
+    **_obj(
+        {
+            "plan_label": _STR_OR_NULL,
+            "value_gy": _NUM,
+            "position_mm": {"type": "array", "items": _NUM},
+            "points_at_max": {"type": "integer", "minimum": 1},
+            "target_kind": _STR,
+            "inside": {"type": ["array", "null"], "items": _STR},
+            "in_this_lesion": {"type": ["boolean", "null"]},
+            "reason": _STR_OR_NULL,
+            "judged_by": _STR_OR_NULL,
+        }
+    ),
+    "type": ["object", "null"],
+}
+
 _LESION = _obj(
     {
         "name": _STR,
@@ -95,6 +112,7 @@ _LESION = _obj(
         "metrics": _map(_NUM_OR_NULL),
         "constraints": {"type": "array", "items": {"$ref": "#/$defs/constraint"}},
         "findings": {"type": "array", "items": {"$ref": "#/$defs/finding"}},
+        "plan_maximum": {"$ref": "#/$defs/plan_maximum"},
     }
 )
 
@@ -195,6 +213,7 @@ def result_schema() -> dict[str, Any]:
             "finding": _FINDING,
             "constraint": _CONSTRAINT,
             "lesion": _LESION,
+            "plan_maximum": _PLAN_MAXIMUM,
             "dvh": _DVH,
             "protocol": _PROTOCOL,
             "plan": _PLAN,

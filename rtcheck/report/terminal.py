@@ -66,8 +66,10 @@ def counts_line(result: Result, groups: Groups, look: Look) -> str:
     n = result.counts
     total = sum(n.values())
     ne = f"{n['not_evaluated']} not evaluated"
-    if groups.not_contoured:
+    if groups.not_contoured and groups.not_evaluated:
         ne += f" ({len(groups.not_contoured)} not contoured, {len(groups.not_evaluated)} other)"
+    elif groups.not_contoured:
+        ne += f" ({len(groups.not_contoured)} not contoured)"
     sep = look.sep()
     noun = "constraint" if total == 1 else "constraints"
     return sep.join((f"{n['fail']} failed", f"{n['pass']} passed", ne, f"{total} {noun}"))

@@ -4,7 +4,8 @@ Columns are the usual SBRT target metrics (D95%, D98%, V100%, Dmax, RTOG and Pad
 R50%, D2cm) plus any metric a target rule of the protocol judges; a column only appears when
 at least one lesion has it. A value judged by a rule carries a mark (``✔ ~ ✖ ?``); rules that
 failed or met only a lesser level are detailed (value, limits, margin) in a table below;
-rules not evaluated are in the report's "Not evaluated" table with their reason.
+rules not evaluated are in the report's "Not evaluated" table with their reason. Below the
+table, one line per plan says where its dose maximum lies and which lesion contains it.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def _attention(lesions: tuple[LesionResult, ...], notes: Notes, look: Look) -> T
             Text(c.lesion or c.matched_roi or c.structure),
             Text(cm.metric_text(c)),
             Text(value_text(c, look)),
-            Text(look.plain(limits_text(c.limits, look))),
+            Text(look.plain(limits_text(c.limits, look, c))),
             Text(margin_text(c, look)),
             status_text(c, look),
         ]
@@ -218,7 +219,7 @@ def _more_metrics(lesions: tuple[LesionResult, ...], cols: list[Column]) -> str 
 
 
 def print_lesions(console: Console, result: Result, notes: Notes, look: Look) -> None:
-    """The lesion table, its legend and the rules that need attention."""
+    """The lesion table, its legend, the rules that need attention, the plan maxima."""
     lesions = result.lesions
     if not lesions:
         return
@@ -240,6 +241,8 @@ def print_lesions(console: Console, result: Result, notes: Notes, look: Look) ->
         console.print()
         console.print(Text("Target rules failed or met at a lesser level only:"))
         print_table(console, attention)
+    for pm in cm.plan_maxima(result):
+        console.print(Text(cm.plan_maximum_text(pm, cm.several_plans(result))))
     more = _more_metrics(lesions, cols)
     if more:
         console.print(Text(more, style=look.style("dim")))

@@ -132,17 +132,24 @@ def print_notes(console: Console, notes: Notes, look: Look) -> None:
 
 
 # ----------------------------------------------------------------------------- cells
-def limits_text(limits: tuple[Limit, ...], look: Look) -> str:
-    """``< 23 Gy``; with several levels one per line, named: ``none < 4.6`` / ``minor < 5.7``."""
+def limits_text(
+    limits: tuple[Limit, ...], look: Look, judged: ConstraintResult | None = None
+) -> str:
+    """``< 23 Gy``; with several levels one per line, named: ``none < 4.6`` / ``minor < 5.7``.
+
+    ``judged`` (the constraint of ``limits``) prints them to its value's precision.
+    """
     if len(limits) == 1:
-        return cm.fmt_limit(limits[0])
-    return "\n".join(f"{lim.level} {cm.fmt_limit(lim)}" for lim in limits)
+        return cm.fmt_limit(limits[0], judged)
+    return "\n".join(f"{lim.level} {cm.fmt_limit(lim, judged)}" for lim in limits)
 
 
 def limit_width(rows: Iterable[ConstraintResult], look: Look) -> int:
     """Minimum Limit column width: one level's limit never breaks inside."""
     pieces = [
-        limits_text((lim,), look) if len(c.limits) == 1 else f"{lim.level} {cm.fmt_limit(lim)}"
+        limits_text((lim,), look, c)
+        if len(c.limits) == 1
+        else f"{lim.level} {cm.fmt_limit(lim, c)}"
         for c in rows
         for lim in c.limits
     ]
@@ -260,7 +267,7 @@ def print_organs(
                 cells.append(Text(tags[i]))
             cells += [
                 Text(value_text(c, look), style=look.style("bold" if failed else "")),
-                Text(look.plain(limits_text(c.limits, look))),
+                Text(look.plain(limits_text(c.limits, look, c))),
                 Text(margin_text(c, look)),
                 status_text(c, look),
             ]
@@ -323,7 +330,7 @@ def _print_ne_group(
             cells.append(Text(cm.metric_text(c)))
             if tags:
                 cells.append(Text(tags[i]))
-            cells.append(Text(look.plain(limits_text(c.limits, look))))
+            cells.append(Text(look.plain(limits_text(c.limits, look, c))))
             if any(refs):
                 cells.append(Text(f"[{ref}]" if ref else ""))
             table.add_row(*cells)

@@ -59,7 +59,7 @@ def _row(c: ConstraintResult, levels: list[str], tag: str | None = None) -> Cons
     limits = []
     for level in levels:
         lim = cm.limit_for(c, level)
-        limits.append(cm.fmt_limit(lim) if lim is not None else "")
+        limits.append(cm.fmt_limit(lim, c) if lim is not None else "")
     return ConstraintRow(
         id=c.id,
         lesion=c.lesion or "",
@@ -68,7 +68,7 @@ def _row(c: ConstraintResult, levels: list[str], tag: str | None = None) -> Cons
         match=c.match or "",
         metric=cm.metric_text(c) + (f" ({tag})" if tag else ""),
         limits=tuple(limits),
-        limits_text=cm.fmt_limits(c.limits),
+        limits_text=cm.fmt_limits(c.limits, c),
         value=cm.fmt_value(c.value, c.unit, c.limits),
         margin=cm.fmt_margin(c),
         status=status_view(c.status),
@@ -114,9 +114,12 @@ class LesionView:
     volume: str
     rows: tuple[LesionMetricRow, ...]
     findings: tuple[cm.FindingRow, ...]
+    plan_maximum: str = ""
+    max_in_this_lesion: str = ""
 
 
-def _lesion_view(lesion: LesionResult) -> LesionView:
+def _lesion_view(lesion: LesionResult, several_plans: bool = False) -> LesionView:
+    pm = lesion.plan_maximum
     rows = []
     for r in cm.lesion_rows(lesion):
         c = r.constraint
@@ -126,7 +129,7 @@ def _lesion_view(lesion: LesionResult) -> LesionView:
                 label=r.label,
                 key=r.key,
                 value=cm.fmt_value(r.value, r.unit, limits),
-                limits=tuple(f"{lim.level} {cm.fmt_limit(lim)}" for lim in limits),
+                limits=tuple(f"{lim.level} {cm.fmt_limit(lim, c)}" for lim in limits),
                 margin=cm.fmt_margin(c) if c is not None else "",
                 status=status_view(c.status) if c is not None else None,
                 level=(c.level or "—") if c is not None else "",
@@ -143,7 +146,19 @@ def _lesion_view(lesion: LesionResult) -> LesionView:
         volume=cm.fmt_value(lesion.volume_cc, "cc"),
         rows=tuple(rows),
         findings=tuple(cm.FindingRow(f, lesion.name) for f in lesion.findings),
+        plan_maximum=cm.plan_maximum_text(pm, several_plans) if pm is not None else "",
+        max_in_this_lesion=_in_this_lesion(lesion),
     )
+
+
+def _in_this_lesion(lesion: LesionResult) -> str:
+    """``true``/``false``/``unknown`` (HTML data attribute), ``""`` without a plan maximum."""
+    pm = lesion.plan_maximum
+    if pm is None:
+        return ""
+    if pm.inside is None:
+        return "unknown"
+    return "true" if lesion.name in pm.inside else "false"
 
 
 @dataclass(frozen=True)
@@ -239,7 +254,7 @@ def build_view(result: Result) -> ReportView:
         oars_not_contoured=constraint_table(
             result, tuple(c for c in result.constraints if cm.is_not_contoured(c))
         ),
-        lesions=tuple(_lesion_view(lesion) for lesion in result.lesions),
+        lesions=tuple(_lesion_view(lesion, cm.several_plans(result)) for lesion in result.lesions),
         findings=tuple(cm.all_findings(result)),
         matching=tuple(cm.matching_decisions(result)),
         not_evaluated=tuple(r for r in everything.rows if r.status.css == "ne"),

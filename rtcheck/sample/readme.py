@@ -136,8 +136,9 @@ def render_readme(specs: dict[str, CaseSpec], results: dict[str, dict]) -> str:
         "Same values for `oligo_single` and `oligo_single_clinic` (same geometry and dose). "
         "Expected verdict: **FAIL**. Every constraint of the protocol on a structure not in "
         "the sample (optic apparatus, bowel, ribs, kidney cortex/hilum...) is not evaluated "
-        "(structure missing); the liver critical-volume limit for 5 fractions is unconfirmed "
-        "in the reference, so it is not evaluated either.\n"
+        "(structure missing). The liver critical-volume limit for 5 fractions is unconfirmed "
+        "in the reference, so tg101 does not ship it (listed under `omitted`, and every "
+        "report says so).\n"
     )
     parts.append(_constraints(single, clinic) + "\n")
     parts.append(
