@@ -55,6 +55,8 @@ class OrganDoses:
         Structures the user requires (``--require``).
     alpha_beta_override
         ``--alpha-beta`` (Gy) or None.
+    alpha_beta_structures
+        ``--alpha-beta STRUCTURE=GY`` values by protocol structure (win over the override).
     """
 
     resolver: StructureResolver
@@ -63,6 +65,7 @@ class OrganDoses:
     rx_values: tuple[tuple[str, float | None], ...]
     required_names: frozenset[str] = frozenset()
     alpha_beta_override: float | None = None
+    alpha_beta_structures: dict[str, float] = field(default_factory=dict)
     used_alpha_beta: dict[str, float] = field(default_factory=dict)
     used: list[tuple[Resolved, DoseChoice]] = field(default_factory=list)
     _prepared: dict[str, tuple[PreparedDose, Composite | None]] = field(default_factory=dict)
@@ -142,7 +145,7 @@ class OrganDoses:
             protocol_ab = self.protocol.alpha_beta.for_structure(c.structure)
         ab = resolve_alpha_beta(
             c.structure,
-            override=self.alpha_beta_override,
+            override=self.alpha_beta_structures.get(c.structure, self.alpha_beta_override),
             protocol=protocol_ab,
             protocol_name=self.protocol.id,
         )

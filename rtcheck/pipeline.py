@@ -12,6 +12,7 @@ Nothing here prints; problems that stop the check are :class:`~rtcheck.errors.Rt
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from rtcheck.evaluate import (
 )
 from rtcheck.geometry.resample import describe_grid
 from rtcheck.io.discover import load_case
+from rtcheck.metrics import DoseBasis
 from rtcheck.model import Case, StructureSet
 from rtcheck.names import TargetKind, find_targets, normalise
 from rtcheck.names.usermap import name_map_findings
@@ -62,7 +64,10 @@ class CheckOptions:
     require
         Protocol structure names that must be evaluated (``--require``).
     alpha_beta
-        alpha/beta (Gy) for EQD2/BED limits that do not state one (``--alpha-beta``).
+        alpha/beta (Gy) for EQD2/BED limits that do not state one (``--alpha-beta GY``).
+    alpha_beta_structures
+        ``(protocol structure, Gy)``: alpha/beta for one structure's EQD2/BED limits that do
+        not state one (``--alpha-beta STRUCTURE=GY``); wins over ``alpha_beta``.
     rtstruct, rtdose, rtplan
         Explicit files instead of (or within) a folder.
     allow_frame_mismatch, relative_prescription_gy
@@ -77,6 +82,7 @@ class CheckOptions:
     names: tuple[tuple[str, str | None], ...] = ()
     require: tuple[str, ...] = ()
     alpha_beta: float | None = None
+    alpha_beta_structures: tuple[tuple[str, float], ...] = ()
     rtstruct: str | None = None
     rtdose: tuple[str, ...] = ()
     rtplan: tuple[str, ...] = ()
@@ -89,8 +95,11 @@ class CheckOptions:
             raise ConfigError(f"--fractions must be a positive integer, not {self.fractions}")
         if self.fractions_override and self.fractions is None:
             raise ConfigError("--fractions-override needs --fractions N (the number to confirm)")
-        if self.alpha_beta is not None and not self.alpha_beta > 0:
+        if self.alpha_beta is not None and not 0 < self.alpha_beta < math.inf:
             raise ConfigError(f"--alpha-beta must be positive, not {self.alpha_beta}")
+        for name, value in self.alpha_beta_structures:
+            if not 0 < value < math.inf:
+                raise ConfigError(f"--alpha-beta {name}={value}: must be positive")
 
 
 def check_path(
@@ -119,6 +128,7 @@ def check_case(
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
     _check_require(protocol, options.require)
+    _check_alpha_beta_names(protocol, options.alpha_beta_structures)
     if case.structure_set is None:
         raise InputError("the case has no RT Structure Set; nothing can be evaluated")
     findings: list[Finding] = list(case.findings)
@@ -141,6 +151,7 @@ def check_case(
         tuple((les.name, les.rx.gy) for les in targets.lesions),
         frozenset(options.require),
         options.alpha_beta,
+        dict(options.alpha_beta_structures),
     )
     organ = _organ_outcomes(protocol, doses, fx_source, env)
     findings += targets.findings + _plausibility(doses, targets) + resolver.report()
@@ -270,6 +281,24 @@ def _name_map_findings(
     names |= set(protocol.derived) | set(protocol.extra_structures)
     targets = {c.structure for c in rows if c.applies_to is AppliesTo.TARGET}
     return name_map_findings(user_map, names, targets | set(TargetKind.__members__), ss)
+
+
+def _check_alpha_beta_names(protocol: Protocol, pairs: tuple[tuple[str, float], ...]) -> None:
+    """``--alpha-beta STRUCTURE=GY`` must name a structure of an EQD2/BED limit: a misspelt
+    name would silently leave the limit on another alpha/beta."""
+    known = {
+        c.structure
+        for t in protocol.all_tables
+        for c in t.constraints
+        if c.metric.basis is not DoseBasis.PHYSICAL
+    }
+    for name, _ in pairs:
+        if name not in known:
+            listing = ", ".join(sorted(known)) or "none"
+            raise ConfigError(
+                f"--alpha-beta {name}=...: protocol {protocol.id} has no EQD2/BED limit on "
+                f"{name!r} (structures with EQD2/BED limits: {listing})"
+            )
 
 
 def _check_require(protocol: Protocol, require: tuple[str, ...]) -> None:

@@ -185,3 +185,43 @@ def test_prescribed_target_outside_the_dose_grid_blocks_the_pass(tmp_path):
     out = [f for f in result.findings if f.code == "lesion.outside_grid"]
     assert out and out[0].severity.name == "ERROR"
     assert result.verdict is Verdict.INCOMPLETE
+
+
+def _eqd2(total: float, n: int, ab: float) -> float:
+    return total * (total / n + ab) / (2.0 + ab)
+
+
+def test_alpha_beta_per_structure_from_the_command_line(tmp_path):
+    """Acceptance audit: `--alpha-beta STRUCTURE=GY` sets one organ's alpha/beta (it wins over
+    `--alpha-beta GY`). EQD2 is monotonic in dose, so the maximum's EQD2 at a/b = 10 follows
+    in closed form from the one at the default a/b = 3 (same hottest voxel, 5 fractions)."""
+    from rtcheck.pipeline import CheckOptions
+
+    path = tmp_path / "eqd2.yaml"
+    path.write_text(EQD2_PROTOCOL, encoding="utf-8")
+    proto = load_protocol(str(path))
+    spec = _hot_eso()
+    (base,) = rows(check_spec(spec, tmp_path / "a", proto), "Esophagus")
+    assert base.dose_basis == "EQD2(a/b=3)"
+    # invert EQD2(a/b=3) of the maximum -> physical maximum D (positive root)
+    e, n = base.value, 5
+    d_max = (-3.0 * n + ((3.0 * n) ** 2 + 4 * n * 5.0 * e) ** 0.5) / 2
+    opts = CheckOptions(alpha_beta=4.0, alpha_beta_structures=(("Esophagus", 10.0),))
+    (row,) = rows(check_spec(spec, tmp_path / "b", proto, opts), "Esophagus")
+    assert row.dose_basis == "EQD2(a/b=10)"
+    assert row.value == pytest.approx(_eqd2(d_max, n, 10.0), rel=1e-6)
+    assert "--alpha-beta" in (row.note or "") or "command line" in (row.note or "")
+
+
+def test_alpha_beta_for_an_unknown_structure_is_one_line_exit_2(tmp_path, capsys):
+    path = tmp_path / "eqd2.yaml"
+    path.write_text(EQD2_PROTOCOL, encoding="utf-8")
+    write_case(CaseSpec(), tmp_path / "case")
+    args = ["check", str(tmp_path / "case"), "--protocol", str(path)]
+    assert main([*args, "--alpha-beta", "Esophagus=10", "--alpha-beta", "3"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--alpha-beta", "Esophagos=10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Esophagos" in err and "Esophagus" in err
+    assert main([*args, "--alpha-beta", "Esophagus=ten"]) == 2
+    assert "STRUCTURE=GY" in capsys.readouterr().err

@@ -43,8 +43,10 @@ _FRACTIONS_HELP = {
     "RT Plan states another number is not cleared unless you also give --fractions-override.",
 }
 _ALPHA_BETA_HELP = {
-    False: "alpha/beta (Gy) for EQD2/BED limits that state none.",
-    True: "alpha/beta (Gy) for EQD2/BED limits.",
+    False: "alpha/beta (Gy) for EQD2/BED limits that state none; STRUCTURE=GY for one "
+    "protocol structure (repeatable, e.g. --alpha-beta 3 --alpha-beta SpinalCord=2).",
+    True: "alpha/beta (Gy) for EQD2/BED limits; STRUCTURE=GY for one protocol structure "
+    "(repeatable).",
 }
 
 
@@ -163,7 +165,12 @@ def check_options(*, per_case: bool = False) -> Callable[[F], F]:
             metavar="STRUCTURE",
             help="Protocol structure that must be evaluated (repeatable).",
         ),
-        click.option("--alpha-beta", type=float, default=None, help=_ALPHA_BETA_HELP[per_case]),
+        click.option(
+            "--alpha-beta",
+            multiple=True,
+            metavar="[STRUCTURE=]GY",
+            help=_ALPHA_BETA_HELP[per_case],
+        ),
     ]
     return _group(options)
 
@@ -217,7 +224,7 @@ def build_check_options(
     rx_file: str | None = None,
     names_file: str | None = None,
     require: tuple[str, ...] = (),
-    alpha_beta: float | None = None,
+    alpha_beta: tuple[str, ...] | float | None = None,
     rtstruct: str | None = None,
     rtdose: tuple[str, ...] = (),
     rtplan: tuple[str, ...] = (),
@@ -239,19 +246,53 @@ def build_check_options(
     from rtcheck.pipeline import CheckOptions
     from rtcheck.protocol import load_name_map
 
+    default_ab, per_structure_ab = parse_alpha_beta(alpha_beta)
     return CheckOptions(
         fractions=fractions,
         fractions_override=fractions_override,
         rx=_rx(rx, rx_file),
         names=tuple(load_name_map(names_file).items()) if names_file else (),
         require=tuple(require),
-        alpha_beta=alpha_beta,
+        alpha_beta=default_ab,
+        alpha_beta_structures=per_structure_ab,
         rtstruct=rtstruct,
         rtdose=tuple(rtdose),
         rtplan=tuple(rtplan),
         allow_frame_mismatch=allow_frame_mismatch,
         relative_prescription_gy=relative_prescription_gy,
     )
+
+
+def parse_alpha_beta(
+    values: tuple[str, ...] | float | None,
+) -> tuple[float | None, tuple[tuple[str, float], ...]]:
+    """``--alpha-beta`` values -> (default Gy or None, ``(structure, Gy)`` pairs).
+
+    ``GY`` sets the value for every EQD2/BED limit that states none; ``STRUCTURE=GY`` for one
+    protocol structure (it wins over the default). Given twice for one target: an error.
+    """
+    if values is None or isinstance(values, int | float):
+        return (None if values is None else float(values)), ()
+    default: float | None = None
+    per: dict[str, float] = {}
+    for text in values:
+        name, sep, number = text.rpartition("=")
+        try:
+            gy = float(number)
+        except ValueError:
+            raise ConfigError(
+                f"--alpha-beta {text!r}: expected GY or STRUCTURE=GY (e.g. SpinalCord=2)"
+            ) from None
+        name = name.strip()
+        if sep and not name:
+            raise ConfigError(f"--alpha-beta {text!r}: the structure name is missing")
+        if (name in per) if sep else (default is not None):
+            raise ConfigError(f"--alpha-beta given twice for {name or 'the default'}")
+        if sep:
+            per[name] = gy
+        else:
+            default = gy
+    return default, tuple(per.items())
 
 
 def _rx(rx: tuple[str, ...], rx_file: str | None) -> tuple[tuple[str, float], ...]:
