@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rtcheck.doseset import DoseSet, PlanDose
-from rtcheck.errors import Finding, Severity
+from rtcheck.errors import Finding, MetricSyntaxError, Severity
+from rtcheck.metrics import parse_metric
 from rtcheck.result import ConstraintResult
 
 __all__ = ["PLAUSIBLE_FRACTION", "PLAUSIBLE_MAX_FRACTION", "LesionDose", "dose_plausibility"]
@@ -239,6 +240,9 @@ def limit_plausibility(rows: Sequence[ConstraintResult]) -> list[Finding]:
     """
     out: list[Finding] = []
     for r in rows:
+        threshold = _threshold_finding(r)
+        if threshold is not None:
+            out.append(threshold)
         factor = _TO_GY.get(r.unit)
         if factor is None:
             continue
@@ -260,3 +264,30 @@ def limit_plausibility(rows: Sequence[ConstraintResult]) -> list[Finding]:
                 )
             )
     return out
+
+
+def _threshold_finding(r: ConstraintResult) -> Finding | None:
+    """A WARNING when a V/CV metric's dose threshold exceeds :data:`IMPLAUSIBLE_LIMIT_GY`.
+
+    ``V2000Gy[cc] < 0.35`` (cGy written for Gy in the metric) is always met: no dose reaches
+    2000 Gy, so the volume is 0 (and ``CV2000Gy`` is the whole organ).
+    """
+    try:
+        metric = parse_metric(r.metric)
+    except MetricSyntaxError:
+        return None
+    unit = metric.value_unit.value if metric.value_unit else ""
+    factor = _TO_GY.get(unit)
+    if metric.kind.gives_dose or metric.value is None or factor is None:
+        return None
+    if metric.value * factor <= IMPLAUSIBLE_LIMIT_GY:
+        return None
+    return Finding(
+        "protocol.limit_implausible",
+        f"{r.structure} {r.metric}: its dose threshold {metric.value:g} {unit} is above "
+        f"{IMPLAUSIBLE_LIMIT_GY:g} Gy, far above any delivered dose, so the volume it counts "
+        "is always 0 (for CV, the whole structure) "
+        "and the limit says nothing: a cGy value written for Gy? Check the protocol file",
+        Severity.WARNING,
+        subject=r.structure,
+    )

@@ -460,12 +460,12 @@ class StructureResolver:
             return out.occupancy
         inner = self._build(expr.operand, base, factor, stack)
         leaves = self._contour_leaves(expr.operand, stack)
-        if leaves and isinstance(expr, Ring):
+        if leaves is not None and isinstance(expr, Ring):
             name = expr.to_text()
             return margins.ring_occupancy(
                 leaves, inner, expr.inner_mm, expr.outer_mm, base, factor, name
             )
-        if leaves and isinstance(expr, Expand) and expr.margin_mm > 0:
+        if leaves is not None and isinstance(expr, Expand) and expr.margin_mm > 0:
             return margins.expand_occupancy(leaves, expr.margin_mm, base, factor, expr.to_text())
         self._note_margin(expr, base, factor)
         if isinstance(expr, Ring):

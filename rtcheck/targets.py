@@ -36,7 +36,7 @@ from rtcheck.names import TargetCandidate, TargetKind, TargetSearch
 from rtcheck.prescriptions import Rx, prescription_for, user_rx_for
 from rtcheck.protocol import Comparator, Protocol, Table
 from rtcheck.resolve import StructureResolver
-from rtcheck.result import ConstraintResult, LesionResult, PlanMaximum
+from rtcheck.result import ConstraintResult, LesionResult, PlanMaximum, Status
 
 #: The global maximum counts as inside a target when the target's maximum is within this
 #: fraction of it (the engine computes exact maxima of the interpolated dose).
@@ -109,7 +109,10 @@ def evaluate_targets(
         mine = [les for les in lesions if les.plan is pd]
         rows = _global_max_rows(protocol, pd, mine, kind, len(doses.plan_doses) > 1)
         plan_rows += rows
-        info = _plan_maximum(pd, mine, kind, rows[0].result.id if rows else None)
+        # only a row that judged the question is named: a skipped one ("no PTV lesions in
+        # this plan") judged nothing, and the line is then information only
+        judged = [o.result.id for o in rows if o.result.status is not Status.NOT_EVALUATED]
+        info = _plan_maximum(pd, mine, kind, judged[0] if judged else None)
         if info is not None:
             maxima[id(pd)] = info
     out.outcomes += plan_rows

@@ -126,9 +126,15 @@ def expand_occupancy(
     factor: tuple[int, int, int],
     name: str,
 ) -> Occupancy:
-    """The union of ``stacks`` grown by ``margin_mm`` (> 0), rasterized on ``base``/``factor``."""
+    """The union of ``stacks`` grown by ``margin_mm`` (> 0), rasterized on ``base``/``factor``.
+
+    The findings of the sampled planes are dropped (as :mod:`rtcheck.geometry.derive` drops
+    its operands'): they describe the construction, not drawn contours (a "gap" of 0.5 mm
+    planes between two grown parts is no uncontoured section).
+    """
     step = min(STEP_MM, base.spacing[2] / factor[2])
-    return _renamed(rasterize(expanded_stack(stacks, margin_mm, step, name), base, factor), name)
+    occ = rasterize(expanded_stack(stacks, margin_mm, step, name), base, factor)
+    return replace(_renamed(occ, name), findings=())
 
 
 def ring_occupancy(
