@@ -127,8 +127,7 @@ def check_case(
     options = options or CheckOptions()
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
-    _check_require(protocol, options.require)
-    _check_alpha_beta_names(protocol, options.alpha_beta_structures)
+    validate_options(protocol, options)
     if case.structure_set is None:
         raise InputError("the case has no RT Structure Set; nothing can be evaluated")
     findings: list[Finding] = list(case.findings)
@@ -281,6 +280,19 @@ def _name_map_findings(
     names |= set(protocol.derived) | set(protocol.extra_structures)
     targets = {c.structure for c in rows if c.applies_to is AppliesTo.TARGET}
     return name_map_findings(user_map, names, targets | set(TargetKind.__members__), ss)
+
+
+def validate_options(protocol: Protocol, options: CheckOptions) -> None:
+    """Refuse options that name structures the protocol does not have (``--require``,
+    ``--alpha-beta STRUCTURE=GY``); batch and serve call it once, before any case.
+
+    Raises
+    ------
+    ConfigError
+        With one line naming the option and the structure.
+    """
+    _check_require(protocol, options.require)
+    _check_alpha_beta_names(protocol, options.alpha_beta_structures)
 
 
 def _check_alpha_beta_names(protocol: Protocol, pairs: tuple[tuple[str, float], ...]) -> None:

@@ -225,3 +225,19 @@ def test_alpha_beta_for_an_unknown_structure_is_one_line_exit_2(tmp_path, capsys
     assert err.count("\n") == 1 and "Esophagos" in err and "Esophagus" in err
     assert main([*args, "--alpha-beta", "Esophagus=ten"]) == 2
     assert "STRUCTURE=GY" in capsys.readouterr().err
+
+
+def test_batch_refuses_a_misspelt_alpha_beta_name_before_the_run(tmp_path, capsys):
+    """Fourth review: a misspelt `--alpha-beta NAME=GY` (or `--require`) in batch made every
+    case an error row; it is one line and exit 2 before any case is read."""
+    path = tmp_path / "eqd2.yaml"
+    path.write_text(EQD2_PROTOCOL, encoding="utf-8")
+    write_case(CaseSpec(), tmp_path / "in" / "c1")
+    out = tmp_path / "out"
+    args = ["batch", str(tmp_path / "in"), "-p", str(path), "-o", str(out), "--no-progress"]
+    assert main([*args, "--alpha-beta", "Esophagos=10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Esophagos" in err
+    assert not (out / "summary.csv").exists()
+    assert main([*args, "--require", "Esophagos"]) == 2
+    assert "Esophagos" in capsys.readouterr().err

@@ -147,13 +147,15 @@ def prepare_context(
     ProtocolError
         Unknown or invalid protocol.
     ConfigError
-        Unknown report format.
+        Unknown report format, or options naming structures the protocol lacks.
     """
     ref, proto, digest = _protocol_identity(str(protocol))
-    if check is None:
-        from rtcheck.pipeline import CheckOptions
+    from rtcheck.pipeline import CheckOptions, validate_options
 
+    if check is None:
         check = CheckOptions()
+    if isinstance(check, CheckOptions):
+        validate_options(proto, check)  # one line before the run, not an error per case
     return JobContext(
         root=os.path.abspath(root),
         out_dir=os.path.abspath(out),
