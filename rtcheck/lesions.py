@@ -239,14 +239,10 @@ def _dvh_metrics(dvh: DVH, rx: float | None) -> LesionMetrics:
             _note(
                 "lesion.outside_grid",
                 f"{dvh.outside_volume_cc:.3g} cc of the target lies outside the dose grid; its "
-                "metrics are not computed"
-                + (
-                    "; a prescribed target the dose does not cover keeps the plan from passing"
-                    if rx
-                    else ""
-                ),
+                "metrics are not computed, and a target the dose does not cover (it may be "
+                "treated by a plan missing from the folder) keeps the plan from passing",
                 dvh.name,
-                Severity.ERROR if rx else Severity.WARNING,
+                Severity.ERROR,
             )
         )
         return m

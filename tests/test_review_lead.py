@@ -24,6 +24,7 @@ from tests.safety_cases import (
     falloff,
     grid,
     rows,
+    sphere_roi,
     with_hotspot,
     write_case,
 )
@@ -241,3 +242,14 @@ def test_batch_refuses_a_misspelt_alpha_beta_name_before_the_run(tmp_path, capsy
     assert not (out / "summary.csv").exists()
     assert main([*args, "--require", "Esophagos"]) == 2
     assert "Esophagos" in capsys.readouterr().err
+
+
+def test_target_without_prescription_outside_the_dose_grid_blocks_the_pass(tmp_path):
+    """Final review: a second PTV with no prescription, wholly outside the only dose grid (its
+    own plan missing from the folder), gave PASS with a WARNING: the organs then lack that
+    plan's dose. Any target the dose does not cover is an ERROR."""
+    spec = CaseSpec().with_rois(sphere_roi(9, "PTV2", "PTV", (20.0, 0.0, 100.0), 10.0))
+    result = check_spec(spec, tmp_path, load_protocol("tg101"))
+    out = [f for f in result.findings if f.code == "lesion.outside_grid"]
+    assert out and out[0].severity.name == "ERROR" and out[0].subject == "PTV2"
+    assert result.verdict is Verdict.INCOMPLETE
