@@ -147,17 +147,23 @@ def _low_max(pd: PlanDose, mine: Sequence[LesionDose]) -> Finding | None:
     )
 
 
-def _low_d95(pd: PlanDose, les: LesionDose) -> Finding | None:
+def _d95_and_rx(les: LesionDose) -> tuple[float, float] | None:
+    """``(D95%, prescription)`` when both are known numbers (the prescription positive)."""
     if not _positive(les.rx_gy) or les.d95_gy is None or not math.isfinite(les.d95_gy):
         return None
     assert les.rx_gy is not None
-    if les.d95_gy >= PLAUSIBLE_FRACTION * les.rx_gy:
+    return les.d95_gy, les.rx_gy
+
+
+def _low_d95(pd: PlanDose, les: LesionDose) -> Finding | None:
+    known = _d95_and_rx(les)
+    if known is None or known[0] >= PLAUSIBLE_FRACTION * known[1]:
         return None
-    share = _pct(les.d95_gy, les.rx_gy)
+    d95, rx = known
     return Finding(
         "dose.lesion_below_prescription",
-        f"{les.name}: D95% is {les.d95_gy:.4g} Gy on plan {pd.label}, {share} of its "
-        f"prescription ({les.rx_gy:g} Gy); a D95% below {PLAUSIBLE_FRACTION * 100:g} % of "
+        f"{les.name}: D95% is {d95:.4g} Gy on plan {pd.label}, {_pct(d95, rx)} of its "
+        f"prescription ({rx:g} Gy); a D95% below {PLAUSIBLE_FRACTION * 100:g} % of "
         f"the prescription is implausible: {_CAUSES}, or a wrong target or prescription"
         f"{_where(pd)}",
         Severity.ERROR,
@@ -167,15 +173,14 @@ def _low_d95(pd: PlanDose, les: LesionDose) -> Finding | None:
 
 
 def _high_d95(pd: PlanDose, les: LesionDose) -> Finding | None:
-    if not _positive(les.rx_gy) or les.d95_gy is None or not math.isfinite(les.d95_gy):
+    known = _d95_and_rx(les)
+    if known is None or known[0] <= IMPLAUSIBLE_ABOVE * known[1]:
         return None
-    assert les.rx_gy is not None
-    if les.d95_gy <= IMPLAUSIBLE_ABOVE * les.rx_gy:
-        return None
+    d95, rx = known
     return Finding(
         "dose.lesion_above_prescription",
-        f"{les.name}: D95% is {les.d95_gy:.4g} Gy on plan {pd.label}, "
-        f"{_pct(les.d95_gy, les.rx_gy)} of its prescription ({les.rx_gy:g} Gy); no plan gives "
+        f"{les.name}: D95% is {d95:.4g} Gy on plan {pd.label}, "
+        f"{_pct(d95, rx)} of its prescription ({rx:g} Gy); no plan gives "
         f"95 % of a target more than {IMPLAUSIBLE_ABOVE:g} times its prescription: the "
         f"prescription is probably wrong (read from a name? give --rx {les.name}=GY)",
         Severity.ERROR,
@@ -238,32 +243,30 @@ def limit_plausibility(rows: Sequence[ConstraintResult]) -> list[Finding]:
     Such a limit is always met, so the row would pass whatever the dose; lower limits
     (coverage) cannot pass falsely this way and are not checked.
     """
-    out: list[Finding] = []
-    for r in rows:
-        threshold = _threshold_finding(r)
-        if threshold is not None:
-            out.append(threshold)
-        factor = _TO_GY.get(r.unit)
-        if factor is None:
-            continue
-        high = [
-            lim
-            for lim in r.limits
-            if lim.comparator in ("<", "<=") and lim.value * factor > IMPLAUSIBLE_LIMIT_GY
-        ]
-        if high:
-            out.append(
-                Finding(
-                    "protocol.limit_implausible",
-                    f"{r.structure} {r.metric}: limit {high[0].value:g} {r.unit} "
-                    f"({high[0].level}) is above {IMPLAUSIBLE_LIMIT_GY:g} Gy, far above any "
-                    "delivered dose, so it is always met: a cGy value written for a [Gy] "
-                    "metric? Check the protocol file",
-                    Severity.WARNING,
-                    subject=r.structure,
-                )
-            )
-    return out
+    found = (f(r) for r in rows for f in (_threshold_finding, _limit_finding))
+    return [f for f in found if f is not None]
+
+
+def _limit_finding(r: ConstraintResult) -> Finding | None:
+    """A WARNING when an upper dose limit of ``r`` exceeds :data:`IMPLAUSIBLE_LIMIT_GY`."""
+    factor = _TO_GY.get(r.unit)
+    if factor is None:
+        return None
+    high = [
+        lim
+        for lim in r.limits
+        if lim.comparator in ("<", "<=") and lim.value * factor > IMPLAUSIBLE_LIMIT_GY
+    ]
+    if not high:
+        return None
+    return Finding(
+        "protocol.limit_implausible",
+        f"{r.structure} {r.metric}: limit {high[0].value:g} {r.unit} ({high[0].level}) is "
+        f"above {IMPLAUSIBLE_LIMIT_GY:g} Gy, far above any delivered dose, so it is always "
+        "met: a cGy value written for a [Gy] metric? Check the protocol file",
+        Severity.WARNING,
+        subject=r.structure,
+    )
 
 
 def _threshold_finding(r: ConstraintResult) -> Finding | None:

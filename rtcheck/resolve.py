@@ -189,24 +189,15 @@ class StructureResolver:
             return Resolved(name, State.AMBIGUOUS, reason=m.reason)
         if m.found:
             roi = next(r for r in self.structures.rois if r.name == m.roi_name)
-            if roi.is_incomplete:
+            unusable = self._unusable(name, roi)
+            if unusable is not None:
                 return Resolved(
                     name,
                     State.UNAVAILABLE,
                     roi=roi,
                     label=roi.name,
                     method=m.label,
-                    reason=f"{roi.dropped_reason()}: the structure is incomplete",
-                    findings=_match_findings(m),
-                )
-            if roi.is_empty and roi.contours:
-                return Resolved(
-                    name,
-                    State.UNAVAILABLE,
-                    roi=roi,
-                    label=roi.name,
-                    method=m.label,
-                    reason=_no_volume_reason(roi),
+                    reason=unusable,
                     findings=_match_findings(m),
                 )
             if roi.is_empty:
@@ -218,22 +209,23 @@ class StructureResolver:
                     method=m.label,
                     reason=f"ROI {roi.name!r} has no closed planar contour (not contoured)",
                 )
-            broken = self._broken_continuity(name, roi)
-            if broken is not None:
-                return Resolved(
-                    name,
-                    State.UNAVAILABLE,
-                    roi=roi,
-                    label=roi.name,
-                    method=m.label,
-                    reason=broken,
-                    findings=_match_findings(m),
-                )
             found = _match_findings(m) + _type_findings(name, roi)
             return Resolved(name, State.ROI, roi, roi.name, m.label, m.reason, findings=found)
         if derived is not None and m.reason and "names map says" not in m.reason:
             return self._derive(name, derived.expression, stack, m.reason)
         return Resolved(name, State.NOT_CONTOURED, reason=m.reason)
+
+    def _unusable(self, name: str, roi: Roi) -> str | None:
+        """Why the matched ``roi`` cannot stand for ``name`` (blocking), or None.
+
+        Unreadable contours; contours drawn but none closed; a continuous organ with
+        uncontoured planes. An ROI with no contour at all is *not contoured*, not unusable.
+        """
+        if roi.is_incomplete:
+            return f"{roi.dropped_reason()}: the structure is incomplete"
+        if roi.is_empty:
+            return _no_volume_reason(roi) if roi.contours else None
+        return self._broken_continuity(name, roi)
 
     def _derive(self, name: str, expr: Expr, stack: tuple[str, ...], why: str | None) -> Resolved:
         if name in stack:

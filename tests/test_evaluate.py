@@ -18,6 +18,7 @@ from rtcheck.evaluate import Outcome, RowSpec, decide
 from rtcheck.pipeline import CheckOptions, check_case
 from rtcheck.protocol import Comparator
 from rtcheck.result import EXIT_CODES, Status, Verdict
+from tests.protocol_files import write_protocol
 
 G = grid((-60.0, -60.0, -60.0), (60.0, 60.0, 60.0), 2.0)
 S = math.sqrt((17.0**2 - 11.0**2) / math.log(2.0))
@@ -271,15 +272,7 @@ def test_derived_lungs_from_left_and_right() -> None:
     assert any(f.code == "structure.derived" for f in r.findings)
 
 
-UNCONFIRMED_PROTOCOL = """\
-format: 1
-id: unconfirmed
-title: unconfirmed limits (synthetic)
-version: "test"
-citation: "synthetic"
-sources: {T1: {citation: "test fixture"}}
-levels: [limit]
-point_max: Max
+UNCONFIRMED_TABLES = """\
 tables:
   1:
     constraints:
@@ -300,8 +293,7 @@ def test_unconfirmed_limits_are_not_judged(tmp_path: Path) -> None:
         cylinder(2, "SpinalCord", "ORGAN", 0.0, 40.0, 5.0, -50.0, 50.0),
         sphere(3, "Bladder_Wall", "ORGAN", (0.0, -38.0, 0.0), 17.0),
     ]
-    path = tmp_path / "unconfirmed.yaml"
-    path.write_text(UNCONFIRMED_PROTOCOL, encoding="utf-8")
+    path = write_protocol(tmp_path, "unconfirmed", UNCONFIRMED_TABLES)
     r = check_case(make(rois, fractions=1), str(path))
     rows_ = rows(r, "Bladder_Wall")
     assert rows_ and all(x.status is Status.NOT_EVALUATED for x in rows_)
@@ -335,15 +327,7 @@ def test_options_are_validated() -> None:
 
 
 def test_derived_ring_around_the_targets(tmp_path: Path) -> None:
-    text = """\
-format: 1
-id: ringtest
-title: ring test (synthetic limits)
-version: "test"
-citation: "synthetic"
-sources: {T1: {citation: "test fixture"}}
-levels: [limit]
-point_max: Max
+    body = """\
 derived:
   PTV_Shell: {expression: "ring(PTV, 0, 10)", prefer: derived}
 tables:
@@ -354,8 +338,7 @@ tables:
       - {structure: PTV_Shell, metric: "V1Gy[cc]", comparator: "<", limits: {limit: 1000},
          source: T1}
 """
-    path = tmp_path / "ringtest.yaml"
-    path.write_text(text, encoding="utf-8")
+    path = write_protocol(tmp_path, "ringtest", body)
     r = check_case(make(), str(path))
     rows_ = {c.metric: c for c in rows(r, "PTV_Shell")}
     mx, vol = rows_["Max[Gy]"], rows_["V1Gy[cc]"]

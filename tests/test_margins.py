@@ -14,6 +14,7 @@ from rtcheck.geometry.planes import plane_stack
 from rtcheck.model import Contour, Roi
 from rtcheck.protocol import load_protocol
 from rtcheck.result import Status
+from tests.protocol_files import write_protocol
 from tests.safety_cases import CaseSpec, check_spec, rows
 
 A, B, C = 20.0, 16.0, 21.0  # box edges (mm); C is 7 contour planes of 3 mm
@@ -29,11 +30,17 @@ def box_roi(number: int = 9, name: str = "Stomach") -> Roi:
     return Roi(number, name, "ORGAN", contours=tuple(contours))
 
 
+def steiner_cc(a: float, b: float, c: float, r: float) -> float:
+    """Volume (cc) of an a x b x c mm box grown by a ball of radius r (Steiner formula:
+    the box, its faces, its edges as quarter cylinders, its corners as a ball)."""
+    faces = 2 * (a * b + b * c + a * c) * r
+    edges = math.pi * r * r * (a + b + c)
+    return (a * b * c + faces + edges + 4.0 / 3.0 * math.pi * r**3) / 1000.0
+
+
 def minkowski_cc(r: float) -> float:
-    """Volume of the box grown by a ball of radius r (faces, edges, corners)."""
-    faces = 2 * (A * B + B * C + A * C) * r
-    edges = math.pi * r * r * (A + B + C)
-    return (A * B * C + faces + edges + 4.0 / 3.0 * math.pi * r**3) / 1000.0
+    """Volume of this module's box grown by r."""
+    return steiner_cc(A, B, C, r)
 
 
 @pytest.mark.parametrize("r", [1.0, 2.0, 5.0, 10.0, 20.0])
@@ -52,15 +59,7 @@ def test_expansion_of_two_parts_is_their_union() -> None:
     assert both.volume_cc == pytest.approx(2 * minkowski_cc(5.0), rel=1e-3)
 
 
-PROTOCOL = """\
-format: 1
-id: margins
-title: margin test (synthetic limits)
-version: "test"
-citation: "synthetic"
-sources: {T1: {citation: "test fixture"}}
-levels: [limit]
-point_max: Max
+BODY = """\
 derived:
   Stomach_Ring: {expression: "ring(Stomach, 2, 7)", prefer: derived}
   Stomach_Grown: {expression: "expand(Stomach, 5)", prefer: derived}
@@ -78,8 +77,7 @@ tables:
 
 def test_protocol_margins_are_exact_and_not_flagged(tmp_path) -> None:
     """Through ``rtcheck check``: the voxel method read these 5-15 % low on 2.5 mm cells."""
-    path = tmp_path / "margins.yaml"
-    path.write_text(PROTOCOL, encoding="utf-8")
+    path = write_protocol(tmp_path, "margins", BODY)
     spec = CaseSpec().with_rois(box_roi())
     result = check_spec(spec, tmp_path / "case", load_protocol(str(path)))
     (ring,) = rows(result, "Stomach_Ring")
@@ -93,9 +91,8 @@ def test_protocol_margins_are_exact_and_not_flagged(tmp_path) -> None:
 def test_margin_of_a_difference_keeps_the_voxel_method_and_says_so(tmp_path) -> None:
     """`expand(Stomach - PTV1, 5)` is not a union of ROIs: the voxel margin is used, and
     the WARNING structure.margin_approximate says its volume may be small."""
-    text = PROTOCOL.replace('"expand(Stomach, 5)"', '"expand(Stomach - PTV1, 5)"')
-    path = tmp_path / "margins.yaml"
-    path.write_text(text, encoding="utf-8")
+    body = BODY.replace('"expand(Stomach, 5)"', '"expand(Stomach - PTV1, 5)"')
+    path = write_protocol(tmp_path, "margins", body)
     spec = CaseSpec().with_rois(box_roi())
     result = check_spec(spec, tmp_path / "case", load_protocol(str(path)))
     warn = [f for f in result.findings if f.code == "structure.margin_approximate"]

@@ -16,6 +16,7 @@ import pytest
 from rtcheck.cli import main
 from rtcheck.protocol import Protocol, load_protocol
 from rtcheck.result import Status, Verdict
+from tests.protocol_files import synthetic_protocol
 from tests.safety_cases import (
     ESO_XY,
     CaseSpec,
@@ -101,21 +102,16 @@ def test_rows_of_a_structure_with_overlapping_contours_show_no_value(tmp_path, t
     assert result.verdict is Verdict.INCOMPLETE
 
 
-EQD2_PROTOCOL = """\
-format: 1
-id: eqd2default
-title: EQD2 default test (synthetic limit)
-version: "test"
-citation: "synthetic"
-sources: {T1: {citation: "test fixture"}}
-levels: [limit]
-point_max: Max
+EQD2_PROTOCOL = synthetic_protocol(
+    "eqd2default",
+    """\
 tables:
   any:
     constraints:
       - {structure: Esophagus, metric: "Max[EQD2Gy]", comparator: "<", limits: {limit: 500},
          source: T1}
-"""
+""",
+)
 
 
 def test_eqd2_limit_without_alpha_beta_uses_the_default_and_says_so(tmp_path):

@@ -4,39 +4,19 @@ against the closed-form Minkowski sum of a box and a ball (Steiner formula)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from rtcheck.model import Contour, Roi
 from rtcheck.protocol import load_protocol
 from rtcheck.result import Status
+from tests.protocol_files import write_protocol
 from tests.safety_cases import CaseSpec, check_spec, rows
-
-HEAD = """\
-format: 1
-id: review4
-title: fourth review (synthetic limits)
-version: "test"
-citation: "synthetic"
-sources: {T1: {citation: "test fixture"}}
-levels: [limit]
-point_max: Max
-"""
+from tests.test_margins import steiner_cc
 
 
 def _protocol(tmp_path, body: str):
-    path = tmp_path / "review4.yaml"
-    path.write_text(HEAD + body, encoding="utf-8")
-    return load_protocol(str(path))
-
-
-def _steiner_cc(a: float, b: float, c: float, r: float) -> float:
-    """Volume (cc) of an a x b x c box grown by a ball of radius r."""
-    faces = 2 * (a * b + b * c + a * c) * r
-    edges = math.pi * r * r * (a + b + c)
-    return (a * b * c + faces + edges + 4.0 / 3.0 * math.pi * r**3) / 1000.0
+    return load_protocol(str(write_protocol(tmp_path, "review4", body)))
 
 
 # ----------------------------------------------------------------------------- margins
@@ -76,7 +56,7 @@ def test_exact_margin_of_two_parts_reports_no_gap_of_its_own(tmp_path) -> None:
     result = check_spec(CaseSpec().with_rois(_two_part_box()), tmp_path / "case", proto)
     (row,) = rows(result, "Stomach_Grown")
     assert row.status is Status.PASS
-    assert row.value == pytest.approx(2 * _steiner_cc(A, B, 9.0, 5.0), rel=5e-3)
+    assert row.value == pytest.approx(2 * steiner_cc(A, B, 9.0, 5.0), rel=5e-3)
     leaked = [f for f in result.findings if "expand(" in (f.subject or "") + f.message]
     assert {f.code for f in leaked} <= {"structure.derived"}
 
